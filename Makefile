@@ -1,0 +1,41 @@
+# Two commands set up a fresh machine:  `make demo`  (the main job)  and  `make test`.
+# Both create and reuse a virtual environment in $(VENV). torch is installed first, on its
+# own, so that pip never pulls a CUDA build: override TORCH_SPEC for a GPU machine.
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY         := $(VENV)/bin/python
+PIP        := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test test-fast bench clean-venv
+
+$(VENV)/.base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+$(VENV)/.export: $(VENV)/.base
+	$(PIP) install -e ".[dev,export]"
+	$(PY) -m pip check
+	touch $@
+
+## main job (for now): build the released Glass-Net, load WEIGHTS if given, render a sample
+demo: $(VENV)/.base
+	mkdir -p outputs
+	$(VENV)/bin/bggan-sample --out outputs/sample.png --overwrite $(if $(WEIGHTS),--weights $(WEIGHTS))
+
+## the whole suite, as CI runs it: slow and export tests included (export ones may not skip)
+test: $(VENV)/.export
+	BGGAN_REQUIRE_EXPORT=1 $(PY) -m pytest -m "not gpu"
+
+## the fast default: no slow tests; export tests skip if TensorFlow is missing
+test-fast: $(VENV)/.base
+	$(PY) -m pytest
+
+bench: $(VENV)/.base
+	$(PY) bench/forward_cpu.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,48 @@
+"""``bggan-import-tf``: convert the released TensorFlow checkpoint to a safetensors generator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bggan.files import check_output
+from bggan.models.tf_checkpoint import import_tf_checkpoint
+from bggan.models.weights import save_generator
+from bggan.cli.common import run_command
+
+PROG = "bggan-import-tf"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=PROG, description=(
+        "Read a BGGAN TensorFlow checkpoint (tf.train.Checkpoint(generator=...), Keras 2 or 3 names) "
+        "and write its generator as safetensors, with the model config in the file's metadata."))
+    p.add_argument("checkpoint", help="checkpoint folder (latest checkpoint used) or prefix like DIR/ckpt-12")
+    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--prefix", default="generator",
+                   help="name the generator was saved under in the checkpoint (default: %(default)s)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_output(args.out, args.overwrite)  # fail before the slow TensorFlow import
+    imported = import_tf_checkpoint(args.checkpoint, prefix=args.prefix)
+    model = imported.model
+    save_generator(model, args.out, overwrite=args.overwrite,
+                   metadata={"source": "tensorflow-checkpoint", "key_scheme": imported.key_scheme})
+    n_params = sum(p.numel() for p in model.parameters())
+    cfg = model.config
+    print(f"{args.checkpoint}: {imported.n_variables} variables ({imported.key_scheme} names) -> "
+          f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}), {n_params:,} parameters")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cli() -> None:
+    sys.exit(run_command(PROG, main))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,47 @@
+"""Image files <-> tensors. Tensors are ``(B, 3, H, W)`` float in [-1, 1]; arrays ``(H, W, 3)`` uint8."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bggan.errors import BgganError
+from bggan.files import atomic_output
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB, EXIF orientation applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise BgganError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
+        raise BgganError(f"{path}: not a readable image ({e})") from None
+
+
+def write_rgb(path: str | os.PathLike, image: np.ndarray, overwrite: bool = False) -> Path:
+    """Write ``(H, W, 3)`` uint8 to ``path`` atomically (format from the suffix)."""
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise BgganError(f"{path}: unknown image format {Path(path).suffix!r}")
+    with atomic_output(path, overwrite) as tmp:
+        Image.fromarray(image).save(tmp, format=fmt)
+    return Path(path)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [-1, 1] (``x / 127.5 - 1``, as released)."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in [-1, 1] -> ``(H, W, 3)`` uint8, rounded and clipped."""
+    x = x.detach().float().cpu().reshape(-1, *x.shape[-3:])[0]
+    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()

@@ -1,0 +1,84 @@
+"""Losses. For now the WGAN-GP terms of the adversarial stage.
+
+``critic`` below is a :class:`~bggan.models.critic.PatchCritic` (or any module mapping
+``(B, 3, H, W)`` to a score map) or a :class:`~bggan.models.critic.MultiCritic`, whose
+critics' losses are averaged, as in the released training code.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from bggan.models.critic import MultiCritic
+
+GP_WEIGHT = 10.0
+
+
+def _members(critic: nn.Module) -> list[nn.Module]:
+    return list(critic.critics.values()) if isinstance(critic, MultiCritic) else [critic]
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     weight: float = GP_WEIGHT) -> torch.Tensor:
+    """WGAN-GP penalty ``weight * mean_b (||grad_x D(x_b)||_2 - 1)^2`` for one critic.
+
+    ``x_b = a_b * real_b + (1 - a_b) * fake_b`` with one ``a_b ~ U[0, 1)`` per sample; the
+    gradient of the summed score map is taken per sample and its norm over all of C, H, W.
+    ``fake`` is detached, so the penalty reaches only the critic's parameters. It is built
+    with ``create_graph=True`` so it can be back-propagated; it is computed in float32 even
+    under autocast (the squared norm underflows in half precision).
+
+    Args:
+        critic: one critic, ``(B, 3, H, W)`` -> ``(B, k, h, w)``.
+        real, fake: ``(B, 3, H, W)``.
+        weight: lambda (10 in the WGAN-GP paper and in BGGAN).
+
+    Returns:
+        A scalar tensor.
+    """
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=torch.float32)
+    with torch.autocast(real.device.type, enabled=False):
+        mixed = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
+        mixed.requires_grad_(True)
+        score = critic(mixed)
+        (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+        norm = grad.flatten(1).norm(dim=1)
+        return weight * ((norm - 1) ** 2).mean()
+
+
+class CriticLoss(NamedTuple):
+    """The critic's loss and its two parts (averaged over critics), for logging."""
+
+    total: torch.Tensor
+    wasserstein: torch.Tensor  #: mean D(real) - mean D(fake): the critic's estimate of the distance
+    penalty: torch.Tensor
+
+
+def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                gp_weight: float = GP_WEIGHT) -> CriticLoss:
+    """WGAN-GP critic loss ``D(fake) - D(real) + GP``, averaged over the critics.
+
+    Args:
+        critic: a critic or a :class:`MultiCritic`.
+        real: target images ``(B, 3, H, W)`` in [-1, 1].
+        fake: generator output, same shape; detached here.
+        gp_weight: lambda of the gradient penalty.
+    """
+    members = _members(critic)
+    distance = sum(c(real).mean() - c(fake.detach()).mean() for c in members) / len(members)
+    penalty = sum(gradient_penalty(c, real, fake, gp_weight) for c in members) / len(members)
+    return CriticLoss(penalty - distance, distance.detach(), penalty.detach())
+
+
+def generator_adversarial_loss(critic: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's WGAN loss ``-mean D(fake)``, averaged over the critics.
+
+    Args:
+        critic: a critic or a :class:`MultiCritic`.
+        fake: generator output ``(B, 3, H, W)`` in [-1, 1], not detached.
+    """
+    members = _members(critic)
+    return -sum(c(fake).mean() for c in members) / len(members)

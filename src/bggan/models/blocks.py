@@ -1,0 +1,142 @@
+"""Building blocks shared by the generator and the critics.
+
+Two facts of the released TensorFlow model live here:
+
+* convolutions pad like TensorFlow's ``padding="same"``, which is asymmetric for a stride-2
+  convolution on an even size (0 before, 1 after; PyTorch's ``padding=1`` would shift the
+  result by one pixel);
+* the released "InstanceNormalization" divides by the square root of the *sum* of squared
+  deviations over H x W, not their mean (``norm="official"``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NORMS = ("official", "instance")
+NORM_FORMS = ("reduce", "pool")
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "same" padding along one axis.
+
+    Args:
+        size: input length along the axis.
+        kernel: kernel length.
+        stride: stride.
+
+    Returns:
+        ``(before, after)``; the output length is ``ceil(size / stride)``.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class Conv2dSame(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow "same" padding computed from the input size.
+
+    Symmetric padding goes to the convolution itself; only asymmetric padding (stride 2 on
+    even sizes, even kernels) costs an explicit ``F.pad``.
+    Input ``(B, C_in, H, W)`` -> output ``(B, C_out, ceil(H / s), ceil(W / s))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0,
+                         bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
+        left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
+        if top == bottom and left == right:
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
+        x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, self.bias, self.stride)
+
+
+class InstanceNorm(nn.Module):
+    """Per-sample, per-channel normalization over H x W, without affine parameters.
+
+    ``kind="official"`` is the released model's formula, with ``N = H * W``::
+
+        y = (x - mean) / sqrt(N * var + eps)      # N * var = sum of squared deviations
+
+    ``kind="instance"`` is textbook instance normalization, ``(x - mean) / sqrt(var + eps)``.
+
+    ``form`` only changes how the numbers are computed: ``"reduce"`` (fast, any size) or
+    ``"pool"``, built from ``avg_pool2d`` over the whole feature map. Traced at a fixed input
+    size the pool form becomes AVERAGE_POOL_2D ops with constant kernels, which the TFLite
+    GPU delegate runs (reductions over axes it does not). Both forms agree within float32
+    rounding. Input and output ``(B, C, H, W)``.
+    """
+
+    def __init__(self, kind: str = "official", form: str = "reduce", eps: float = 1e-5) -> None:
+        super().__init__()
+        if kind not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+        if form not in NORM_FORMS:
+            raise ValueError(f"norm form must be one of {NORM_FORMS}, got {form!r}")
+        self.kind, self.form, self.eps = kind, form, eps
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, form={self.form}, eps={self.eps}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        area = x.shape[-2] * x.shape[-1]
+        scale = area if self.kind == "official" else 1
+        if self.form == "reduce":
+            if area == 1:  # x - mean is 0; F.instance_norm refuses a 1x1 map (x - x keeps autograd's graph)
+                return x - x
+            # (x - m) / sqrt(N v + eps) == instance_norm(x, eps / N) / sqrt(N): one fused kernel.
+            return F.instance_norm(x, eps=self.eps / scale) / math.sqrt(scale)
+        window = (x.shape[-2], x.shape[-1])
+        centred = x - F.avg_pool2d(x, window)
+        var = F.avg_pool2d(centred * centred, window)
+        if scale != 1:
+            var = var * scale
+        return centred * torch.rsqrt(var + self.eps)
+
+
+class ConvReLU(nn.Sequential):
+    """3x3 convolution without bias ("same" padding, stride 1 or 2), then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__(Conv2dSame(in_channels, out_channels, 3, stride, bias=False),
+                         nn.ReLU(inplace=True))
+
+
+class UpConvReLU(nn.Sequential):
+    """4x4 stride-2 transposed convolution with bias, then ReLU: ``(B, C, H, W)`` -> ``(B, C', 2H, 2W)``.
+
+    ``padding=1`` here is exactly TensorFlow's ``Conv2DTranspose(4, 2, "same")``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(nn.ConvTranspose2d(in_channels, out_channels, 4, 2, padding=1),
+                         nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    """The released residual block, at constant width and size.
+
+    ``conv3x3 -> norm -> ReLU -> Dropout -> conv3x3 -> norm``, add the input, ReLU
+    (the paper's text gives another order; the released weights use this one).
+    """
+
+    def __init__(self, channels: int, norm: str = "official", dropout: float = 0.1) -> None:
+        super().__init__()
+        self.conv1 = Conv2dSame(channels, channels, 3, bias=False)
+        self.norm1 = InstanceNorm(norm)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = Conv2dSame(channels, channels, 3, bias=False)
+        self.norm2 = InstanceNorm(norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dropout(F.relu(self.norm1(self.conv1(x))))
+        y = self.norm2(self.conv2(y))
+        return F.relu(x + y)

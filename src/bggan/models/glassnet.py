@@ -1,0 +1,187 @@
+"""Glass-Net, the two-stage BGGAN generator, as released (c1=16, c2=24) or as in the paper (c2=32).
+
+Stage 1 (:class:`RoughStage`) maps the photo to a rough bokeh image; stage 2
+(:class:`RefineStage`) sees the rough image and the residual ``photo - rough`` and returns the
+final image. Both are encoder / residual blocks / decoder networks that downsample by 8.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, ResidualBlock, UpConvReLU
+
+#: Glass-Net downsamples three times: inside the network both sides must be multiples of this.
+SIZE_MULTIPLE = 8
+INITS = ("released", "he")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> torch.Tensor:
+    """Reflect-pad the bottom and right of ``x`` so both sides become multiples of ``multiple``.
+
+    This is the project's policy for sizes Glass-Net cannot take directly: pad, run, and
+    crop the output back to ``x``'s size (see :meth:`GlassNet.forward`). Reflection keeps the
+    image statistics that the normalization layers see close to the original's.
+
+    Args:
+        x: ``(B, C, H, W)``, with ``H, W >= multiple``.
+
+    Returns:
+        ``(B, C, H', W')`` with ``H' = ceil(H / multiple) * multiple`` (same for W); ``x``
+        itself when nothing needs padding.
+    """
+    h, w = x.shape[-2:]
+    if min(h, w) < multiple:
+        raise ValueError(f"image too small: {h}x{w}, both sides must be at least {multiple} px")
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+
+
+def _fan_in(conv: nn.Conv2d | nn.ConvTranspose2d) -> int:
+    """Inputs that contribute to one output value (a transposed conv sees 1 / stride^2 of its kernel)."""
+    taps = conv.kernel_size[0] * conv.kernel_size[1]
+    if isinstance(conv, nn.ConvTranspose2d):
+        taps //= conv.stride[0] * conv.stride[1]
+    return conv.in_channels * taps
+
+
+class RoughStage(nn.Module):
+    """Stage 1: photo ``(B, 3, H, W)`` in [-1, 1] -> rough bokeh ``(B, 3, H, W)`` in [-1, 1].
+
+    H and W must be multiples of 8. Only skip: the bottleneck ``concat(res(e4), e4)``.
+    """
+
+    def __init__(self, c: int = 16, n_res: int = 9, norm: str = "official", dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = nn.ModuleList([ConvReLU(3, c), ConvReLU(c, 2 * c, 2),
+                                      ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
+        self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout) for _ in range(n_res)))
+        self.decoder = nn.Sequential(UpConvReLU(16 * c, 4 * c), UpConvReLU(4 * c, 2 * c), UpConvReLU(2 * c, c))
+        self.out = Conv2dSame(c, 3, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.encoder:
+            x = layer(x)
+        y = self.decoder(torch.cat([self.res(x), x], dim=1))
+        return torch.tanh(self.out(y))
+
+
+class RefineStage(nn.Module):
+    """Stage 2: photo and rough image, each ``(B, 3, H, W)`` in [-1, 1] -> final image, same shape.
+
+    Input is ``concat(rough, photo - rough)``; U-Net skips from the encoder levels at 1/8,
+    1/4 and 1/2 resolution, each concatenated *before* the decoder features.
+    """
+
+    def __init__(self, c: int = 24, n_res: int = 9, norm: str = "official", dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = nn.ModuleList([ConvReLU(6, c), ConvReLU(c, 2 * c, 2),
+                                      ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
+        self.bridge = ConvReLU(8 * c, 8 * c)
+        self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout) for _ in range(n_res)))
+        self.decoder = nn.ModuleList([UpConvReLU(16 * c, 4 * c), UpConvReLU(8 * c, 2 * c), UpConvReLU(4 * c, c)])
+        self.out = Conv2dSame(c, 3, 3, bias=False)
+
+    def forward(self, x: torch.Tensor, rough: torch.Tensor) -> torch.Tensor:
+        feats = []
+        y = torch.cat([rough, x - rough], dim=1)
+        for layer in self.encoder:
+            y = layer(y)
+            feats.append(y)
+        y = self.res(self.bridge(y))
+        # feats[3], feats[2], feats[1] are f4, f3, f2: the skips, deepest first.
+        for up, skip in zip(self.decoder, feats[:0:-1]):
+            y = up(torch.cat([skip, y], dim=1))
+        return torch.tanh(self.out(y))
+
+
+class GlassNet(nn.Module):
+    """The BGGAN generator.
+
+    Args:
+        c1: base width of stage 1 (16 released and in the paper).
+        c2: base width of stage 2 (24 released, 32 in the paper).
+        n_res: residual blocks per stage (9).
+        norm: ``"official"`` (the released formula, needed for the released weights) or
+            ``"instance"`` (textbook instance normalization, for training from scratch).
+        dropout: dropout probability inside residual blocks (0.1 released; off in eval mode).
+        init: ``"released"`` (N(0, 0.02) conv kernels, Glorot-uniform transposed kernels, zero
+            biases, as the released training code) or ``"he"`` (Kaiming-normal, fan-in).
+
+    Forward: ``(B, 3, H, W)`` in [-1, 1] -> ``(final, rough)``, both ``(B, 3, H, W)`` in [-1, 1].
+    Any ``H, W >= 8`` is accepted: sides that are not multiples of 8 are reflect-padded and the
+    outputs cropped back (:func:`pad_to_multiple`).
+    """
+
+    def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: str = "official",
+                 dropout: float = 0.1, init: str = "released") -> None:
+        super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.config = {"c1": c1, "c2": c2, "n_res": n_res, "norm": norm, "dropout": dropout}
+        self.rough = RoughStage(c1, n_res, norm, dropout)
+        self.refine = RefineStage(c2, n_res, norm, dropout)
+        self.reset_parameters(init)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"GlassNet expects (B, 3, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        x = pad_to_multiple(x)
+        rough = self.rough(x)
+        final = self.refine(x, rough)
+        if final.shape[-2:] != (h, w):
+            final, rough = final[..., :h, :w], rough[..., :h, :w]
+        return final, rough
+
+    def reset_parameters(self, init: str = "released") -> None:
+        """Re-initialise every weight with the ``"released"`` or ``"he"`` scheme (see class doc)."""
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                if init == "he":
+                    nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / _fan_in(m)))
+                elif isinstance(m, nn.ConvTranspose2d):
+                    nn.init.xavier_uniform_(m.weight)
+                else:
+                    nn.init.normal_(m.weight, 0.0, 0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def set_norm_form(self, form: str) -> GlassNet:
+        """Switch every normalization layer to ``form`` (``"reduce"`` or ``"pool"``), in place."""
+        if form not in NORM_FORMS:
+            raise ValueError(f"norm form must be one of {NORM_FORMS}, got {form!r}")
+        for m in self.modules():
+            if isinstance(m, InstanceNorm):
+                m.form = form
+        return self
+
+    def to_pool_norm(self) -> GlassNet:
+        """Compute normalization with average pooling (the TFLite-GPU form); same numbers. In place."""
+        return self.set_norm_form("pool")
+
+    def released_layer_order(self) -> list[nn.Conv2d | nn.ConvTranspose2d]:
+        """Every convolution in the order the released Keras model created its layers.
+
+        This is the order of ``layer_with_weights-K`` in the released checkpoint (53 layers
+        for 9 residual blocks): stage 1 encoder, residual convs, transposed convs, output conv,
+        then stage 2 the same way with its extra bridge conv after the encoder.
+        """
+        order: list[nn.Conv2d | nn.ConvTranspose2d] = []
+        for stage in (self.rough, self.refine):
+            order += [layer[0] for layer in stage.encoder]
+            if isinstance(stage, RefineStage):
+                order.append(stage.bridge[0])
+            for block in stage.res:
+                order += [block.conv1, block.conv2]
+            order += [layer[0] for layer in stage.decoder]
+            order.append(stage.out)
+        return order

@@ -1,0 +1,82 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bggan.models.blocks import Conv2dSame, InstanceNorm, ResidualBlock, same_padding
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "expected"), [
+    (64, 3, 2, (0, 1)),  # the trap: TF pads only after on even sizes
+    (63, 3, 2, (1, 1)),
+    (64, 3, 1, (1, 1)),
+    (64, 4, 2, (1, 1)),
+    (63, 4, 2, (1, 2)),
+    (64, 4, 1, (1, 2)),
+    (7, 1, 1, (0, 0)),
+])
+def test_same_padding_matches_tensorflow_rule(size, kernel, stride, expected):
+    assert same_padding(size, kernel, stride) == expected
+
+
+@pytest.mark.parametrize(("h", "w", "kernel", "stride"), [(16, 24, 3, 2), (15, 21, 3, 2), (16, 17, 4, 1), (9, 10, 4, 2)])
+def test_conv2d_same_equals_explicit_padding(h, w, kernel, stride):
+    torch.manual_seed(0)
+    conv = Conv2dSame(3, 5, kernel, stride)
+    x = torch.randn(2, 3, h, w)
+    top, bottom = same_padding(h, kernel, stride)
+    left, right = same_padding(w, kernel, stride)
+    expected = F.conv2d(F.pad(x, (left, right, top, bottom)), conv.weight, conv.bias, stride)
+    out = conv(x)
+    assert out.shape[-2:] == (-(-h // stride), -(-w // stride))
+    torch.testing.assert_close(out, expected)
+
+
+def test_official_norm_divides_by_root_of_sum_of_squares():
+    x = torch.randn(2, 4, 6, 10, dtype=torch.float64) * 3 + 1
+    mean = x.mean((2, 3), keepdim=True)
+    expected = (x - mean) / torch.sqrt(((x - mean) ** 2).sum((2, 3), keepdim=True) + 1e-5)
+    torch.testing.assert_close(InstanceNorm("official")(x), expected)
+    # so each channel has unit norm over H x W: its std is 1 / sqrt(H * W)
+    assert InstanceNorm("official")(x).std((2, 3), unbiased=False).sub(1 / 60**0.5).abs().max() < 1e-6
+
+
+def test_instance_norm_is_textbook():
+    x = torch.randn(2, 4, 6, 10) * 3 + 1
+    torch.testing.assert_close(InstanceNorm("instance")(x), torch.nn.InstanceNorm2d(4)(x))
+
+
+@pytest.mark.parametrize("kind", ["official", "instance"])
+@pytest.mark.parametrize("shape", [(2, 8, 16, 24), (1, 3, 7, 5), (1, 192, 12, 16)])
+def test_pool_form_equals_reduce_form(kind, shape):
+    x = torch.randn(shape) * 2 + 0.5
+    reduce = InstanceNorm(kind, "reduce")(x)
+    pool = InstanceNorm(kind, "pool")(x)
+    scale = reduce.abs().max()
+    assert (reduce - pool).abs().max() <= 1e-5 * scale
+
+
+def test_norm_rejects_unknown_options():
+    with pytest.raises(ValueError, match="norm must be"):
+        InstanceNorm("batch")
+    with pytest.raises(ValueError, match="form must be"):
+        InstanceNorm("official", "mean")
+
+
+def test_residual_block_is_deterministic_in_eval_and_drops_out_in_train():
+    torch.manual_seed(0)
+    block = ResidualBlock(8, "instance", dropout=0.5)
+    x = torch.randn(1, 8, 8, 8)
+    block.eval()
+    torch.testing.assert_close(block(x), block(x))
+    block.train()
+    assert not torch.equal(block(x), block(x))
+    assert (block(x) >= 0).all()  # ends in ReLU
+
+
+@pytest.mark.parametrize("form", ["reduce", "pool"])
+def test_norm_of_a_1x1_map_is_zero_and_differentiable(form):
+    x = torch.randn(2, 4, 1, 1, requires_grad=True)
+    out = InstanceNorm("official", form)(x)
+    assert out.abs().max() == 0
+    out.sum().backward()
+    assert x.grad is not None

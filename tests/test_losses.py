@@ -1,0 +1,115 @@
+import pytest
+import torch
+from torch import nn
+
+from bggan.losses import critic_loss, generator_adversarial_loss, gradient_penalty
+from bggan.models import GlassNet
+from bggan.models.critic import MultiCritic, PatchCritic
+
+
+class Linear(nn.Module):
+    """D(x) = sum(w * x): its gradient is w for every sample."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x):
+        return (x * self.w).flatten(1).sum(1, keepdim=True)
+
+
+class Recorder(nn.Module):
+    def __init__(self, critic):
+        super().__init__()
+        self.critic, self.seen = critic, []
+
+    def forward(self, x):
+        self.seen.append(x.detach())
+        return self.critic(x)
+
+
+def test_penalty_uses_the_per_sample_norm_over_c_h_w():
+    w = torch.full((3, 4, 4), 2.0 / (48**0.5))  # ||w||_2 = 2 over C*H*W; each pixel's norm over C is 0.58
+    gp = gradient_penalty(Linear(w), torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4))
+    torch.testing.assert_close(gp, torch.tensor(10.0))  # 10 * (2 - 1)^2
+
+
+def test_penalty_weight_is_configurable():
+    w = torch.full((3, 4, 4), 3.0 / (48**0.5))
+    torch.testing.assert_close(gradient_penalty(Linear(w), torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4), weight=1.0),
+                               torch.tensor(4.0))
+
+
+def test_interpolation_draws_one_alpha_per_sample():
+    critic = Recorder(Linear(torch.ones(3, 4, 4)))
+    real, fake = torch.ones(16, 3, 4, 4), torch.zeros(16, 3, 4, 4)
+    gradient_penalty(critic, real, fake)
+    (mixed,) = critic.seen
+    per_sample = mixed.flatten(1)
+    assert torch.equal(per_sample.min(1).values, per_sample.max(1).values)  # one alpha within a sample
+    assert per_sample[:, 0].unique().numel() == 16  # a different alpha for each sample
+    assert ((per_sample >= 0) & (per_sample <= 1)).all()
+
+
+def test_penalty_reaches_only_the_critic():
+    torch.manual_seed(0)
+    generator = GlassNet(c1=4, c2=4, n_res=1)
+    critic = MultiCritic(ndf=4)
+    x, real = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    fake, _ = generator(x)
+    loss = critic_loss(critic, real, fake)
+    loss.total.backward()
+    assert all(p.grad is None for p in generator.parameters())
+    grads = [p.grad for p in critic.parameters()]
+    assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
+
+    critic.zero_grad()
+    gradient_penalty(critic.critics["full"], real, fake).backward()  # double backward works
+    assert all(p.grad is None for p in generator.parameters())
+    assert critic.critics["full"].net[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in critic.critics["patch"].parameters())
+
+
+def test_critic_loss_is_fake_minus_real_plus_penalty_averaged_over_critics():
+    torch.manual_seed(0)
+    critic = MultiCritic(ndf=4, norm="instance")
+    real, fake = torch.rand(2, 3, 64, 64), -torch.rand(2, 3, 64, 64)
+    torch.manual_seed(1)
+    loss = critic_loss(critic, real, fake)
+    torch.manual_seed(1)
+    expected = [c(fake).mean() - c(real).mean() + gradient_penalty(c, real, fake) for c in critic.critics.values()]
+    torch.testing.assert_close(loss.total, sum(expected) / 2)
+    torch.testing.assert_close(loss.total, loss.penalty - loss.wasserstein)
+
+
+def test_wasserstein_estimate_has_the_right_sign():
+    critic = Linear(torch.ones(3, 4, 4) / 48)  # D = mean pixel value
+    loss = critic_loss(critic, torch.ones(4, 3, 4, 4), -torch.ones(4, 3, 4, 4))
+    torch.testing.assert_close(loss.wasserstein, torch.tensor(2.0))
+
+
+def test_generator_loss_is_minus_mean_score_and_reaches_the_generator():
+    torch.manual_seed(0)
+    generator = GlassNet(c1=4, c2=4, n_res=1)
+    critic = MultiCritic(ndf=4)
+    fake, _ = generator(torch.rand(1, 3, 32, 32) * 2 - 1)
+    loss = generator_adversarial_loss(critic, fake)
+    expected = -(critic.critics["patch"](fake).mean() + critic.critics["full"](fake).mean()) / 2
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert generator.refine.out.weight.grad.abs().sum() > 0
+
+
+def test_single_critic_is_accepted():
+    critic = PatchCritic(3, ndf=4)
+    x = torch.rand(1, 3, 32, 32)
+    assert critic_loss(critic, x, x).total.ndim == 0
+    assert generator_adversarial_loss(critic, x).ndim == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16])
+def test_penalty_stays_float32_under_autocast(dtype):
+    critic = PatchCritic(3, ndf=4)
+    with torch.autocast("cpu", dtype=dtype):
+        gp = gradient_penalty(critic, torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert gp.dtype == torch.float32
