@@ -21,7 +21,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))  # a writable copy
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
         raise BgganError(f"{path}: not a readable image ({e})") from None
 

@@ -35,6 +35,11 @@ _KEY = re.compile(r"^(?P<prefix>.+?)/(?:layer_with_weights-|_operations/)(?P<ind
 _FIXED_LAYERS = 17
 
 
+def _short(key: str) -> str:
+    """A variable key without its constant suffix, for messages."""
+    return key.removesuffix("/.ATTRIBUTES/VARIABLE_VALUE")
+
+
 def tf_to_torch(kernel: np.ndarray) -> torch.Tensor:
     """TF kernel ``(kh, kw, a, b)`` -> PyTorch layout ``(b, a, kh, kw)`` (conv and transposed conv alike)."""
     return torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32)).permute(3, 2, 0, 1).contiguous()
@@ -139,7 +144,7 @@ def import_tf_checkpoint(path: str | os.PathLike, prefix: str = "generator",
     layers, scheme = _layer_keys(list(shapes), prefix, path)
     missing_kernel = [layer for layer in layers if "kernel" not in layer]
     if missing_kernel:
-        raise BgganError(f"{path}: variable {missing_kernel[0]['bias']} has no kernel beside it")
+        raise BgganError(f"{path}: variable {_short(missing_kernel[0]['bias'])} has no kernel beside it")
 
     config = _infer_config([shapes[layer["kernel"]] for layer in layers], path)
     model = GlassNet(**config, norm=norm)
@@ -148,17 +153,17 @@ def import_tf_checkpoint(path: str | os.PathLike, prefix: str = "generator",
         for layer, conv in zip(layers, model.released_layer_order(), strict=True):
             expected = list(torch_to_tf(conv.weight).shape)
             if shapes[layer["kernel"]] != expected:
-                raise BgganError(f"{path}: {layer['kernel']} has shape {shapes[layer['kernel']]}, "
+                raise BgganError(f"{path}: {_short(layer['kernel'])} has shape {shapes[layer['kernel']]}, "
                                  f"expected {expected} for GlassNet{tuple(config.values())}")
             conv.weight.copy_(tf_to_torch(reader.get_tensor(layer["kernel"])))
             has_bias = conv.bias is not None
             if has_bias and "bias" not in layer:
-                raise BgganError(f"{path}: {layer['kernel']} (a transposed conv) has no bias variable")
+                raise BgganError(f"{path}: {_short(layer['kernel'])} (a transposed conv) has no bias variable")
             if not has_bias and "bias" in layer:
-                raise BgganError(f"{path}: unexpected variable {layer['bias']} (this conv has no bias)")
+                raise BgganError(f"{path}: unexpected variable {_short(layer['bias'])} (this conv has no bias)")
             if has_bias:
                 if shapes[layer["bias"]] != [conv.bias.shape[0]]:
-                    raise BgganError(f"{path}: {layer['bias']} has shape {shapes[layer['bias']]}, "
+                    raise BgganError(f"{path}: {_short(layer['bias'])} has shape {shapes[layer['bias']]}, "
                                      f"expected [{conv.bias.shape[0]}]")
                 conv.bias.copy_(torch.from_numpy(np.asarray(reader.get_tensor(layer["bias"]), np.float32)))
             n_variables += len(layer)
