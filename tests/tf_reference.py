@@ -12,9 +12,10 @@ import os
 
 import numpy as np
 
-#: Kernel shapes of the released checkpoint (spec table), TF layout, in creation order.
-#: Transposed convs ((kh, kw, out, in), with bias) are marked True.
+
 def released_layers(c1: int = 16, c2: int = 24, n_res: int = 9) -> list[tuple[tuple[int, ...], bool]]:
+    """Kernel shapes of the released checkpoint (the spec's table), TF layout, in creation order,
+    each with True for transposed convs (``(kh, kw, out, in)``, with a bias)."""
     layers = []
     for stage, (c, c_in) in enumerate([(c1, 3), (c2, 6)]):
         layers += [((3, 3, c_in, c), False), ((3, 3, c, 2 * c), False), ((3, 3, 2 * c, 4 * c), False),

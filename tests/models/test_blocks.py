@@ -18,7 +18,8 @@ def test_same_padding_matches_tensorflow_rule(size, kernel, stride, expected):
     assert same_padding(size, kernel, stride) == expected
 
 
-@pytest.mark.parametrize(("h", "w", "kernel", "stride"), [(16, 24, 3, 2), (15, 21, 3, 2), (16, 17, 4, 1), (9, 10, 4, 2)])
+@pytest.mark.parametrize(("h", "w", "kernel", "stride"),
+                         [(16, 24, 3, 2), (15, 21, 3, 2), (16, 17, 4, 1), (9, 10, 4, 2)])
 def test_conv2d_same_equals_explicit_padding(h, w, kernel, stride):
     torch.manual_seed(0)
     conv = Conv2dSame(3, 5, kernel, stride)

@@ -19,7 +19,7 @@ def test_round_trip_keeps_weights_config_and_outputs(tmp_path, tiny_glassnet):
     assert loaded.config == model.config
     x = torch.rand(1, 3, 24, 32) * 2 - 1
     with torch.no_grad():
-        for a, b in zip(model(x), loaded(x)):
+        for a, b in zip(model(x), loaded(x), strict=True):
             assert torch.equal(a, b)
     assert read_generator_config(path)["norm"] == "instance"
 

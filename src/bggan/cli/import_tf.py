@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bggan.cli.common import run_command
 from bggan.files import check_output
 from bggan.models.tf_checkpoint import import_tf_checkpoint
 from bggan.models.weights import save_generator
-from bggan.cli.common import run_command
 
 PROG = "bggan-import-tf"
 
@@ -29,13 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_output(args.out, args.overwrite)  # fail before the slow TensorFlow import
     imported = import_tf_checkpoint(args.checkpoint, prefix=args.prefix)
-    model = imported.model
-    save_generator(model, args.out, overwrite=args.overwrite,
+    save_generator(imported.model, args.out, overwrite=args.overwrite,
                    metadata={"source": "tensorflow-checkpoint", "key_scheme": imported.key_scheme})
-    n_params = sum(p.numel() for p in model.parameters())
-    cfg = model.config
     print(f"{args.checkpoint}: {imported.n_variables} variables ({imported.key_scheme} names) -> "
-          f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}), {n_params:,} parameters")
+          f"{imported.model.summary()}")
     print(f"wrote {args.out}")
     return 0
 

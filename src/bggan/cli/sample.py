@@ -72,13 +72,14 @@ def main(argv: list[str] | None = None) -> int:
         model = GlassNet(init="he").eval()
         print("weights: none given, so RANDOM weights: this checks the pipeline, the picture is not bokeh. "
               "Import the released weights with bggan-import-tf and pass --weights.")
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: GlassNet{tuple(model.config.values())}, {n_params:,} parameters; input {image.shape[1]}x{image.shape[0]} px")
+    print(f"model: {model.summary()}; input {image.shape[0]}x{image.shape[1]} px (HxW)")
 
+    # channels_last: about 1.4x faster than NCHW on CPU (bench/forward_cpu.py)
+    model = model.to(memory_format=torch.channels_last)
     start = time.perf_counter()
     with torch.inference_mode():
-        final, rough = model(to_tensor(image))
-    print(f"forward: {time.perf_counter() - start:.2f} s on CPU")
+        final, rough = model(to_tensor(image).contiguous(memory_format=torch.channels_last))
+    print(f"forward: {time.perf_counter() - start:.2f} s on CPU (channels_last)")
     panel = np.concatenate([image, to_uint8(rough), to_uint8(final)], axis=1)
     write_rgb(args.out, panel, overwrite=args.overwrite)
     print(f"wrote {args.out} (input | rough | final)")

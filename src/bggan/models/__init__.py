@@ -1,9 +1,10 @@
 """Plain ``nn.Module`` models: the Glass-Net generator and the PatchGAN critics."""
 
 from bggan.models.blocks import Conv2dSame, InstanceNorm, ResidualBlock, same_padding
+from bggan.models.critic import MultiCritic, PatchCritic
 from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet, RefineStage, RoughStage, pad_to_multiple
 
 __all__ = [
-    "SIZE_MULTIPLE", "Conv2dSame", "GlassNet", "InstanceNorm", "RefineStage", "ResidualBlock",
-    "RoughStage", "pad_to_multiple", "same_padding",
+    "SIZE_MULTIPLE", "Conv2dSame", "GlassNet", "InstanceNorm", "MultiCritic", "PatchCritic", "RefineStage",
+    "ResidualBlock", "RoughStage", "pad_to_multiple", "same_padding",
 ]

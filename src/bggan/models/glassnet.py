@@ -96,7 +96,7 @@ class RefineStage(nn.Module):
             feats.append(y)
         y = self.res(self.bridge(y))
         # feats[3], feats[2], feats[1] are f4, f3, f2: the skips, deepest first.
-        for up, skip in zip(self.decoder, feats[:0:-1]):
+        for up, skip in zip(self.decoder, feats[:0:-1], strict=True):
             y = up(torch.cat([skip, y], dim=1))
         return torch.tanh(self.out(y))
 
@@ -128,6 +128,13 @@ class GlassNet(nn.Module):
         self.rough = RoughStage(c1, n_res, norm, dropout)
         self.refine = RefineStage(c2, n_res, norm, dropout)
         self.reset_parameters(init)
+
+    def summary(self) -> str:
+        """One line for logs: ``GlassNet(c1=16, c2=24, n_res=9, norm=official), 10,352,784 parameters``."""
+        cfg = self.config
+        n_params = sum(p.numel() for p in self.parameters())
+        return (f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}, norm={cfg['norm']}), "
+                f"{n_params:,} parameters")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != 3:

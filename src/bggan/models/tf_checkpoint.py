@@ -154,7 +154,7 @@ def import_tf_checkpoint(path: str | os.PathLike, prefix: str = "generator",
             expected = list(torch_to_tf(conv.weight).shape)
             if shapes[layer["kernel"]] != expected:
                 raise BgganError(f"{path}: {_short(layer['kernel'])} has shape {shapes[layer['kernel']]}, "
-                                 f"expected {expected} for GlassNet{tuple(config.values())}")
+                                 f"expected {expected} for a GlassNet with {config}")
             conv.weight.copy_(tf_to_torch(reader.get_tensor(layer["kernel"])))
             has_bias = conv.bias is not None
             if has_bias and "bias" not in layer:
