@@ -108,8 +108,9 @@ def _layer_keys(keys: list[str], prefix: str, path: Path) -> tuple[list[dict[str
 def _infer_config(kernel_shapes: list[list[int]], path: Path) -> dict:
     """c1, c2 and n_res from the kernel shapes in creation order (then every shape is checked)."""
     n = len(kernel_shapes)
-    if any(len(shape) != 4 for shape in kernel_shapes):
-        raise BgganError(f"{path}: layer kernels must be 4-D, found shapes {sorted(map(str, kernel_shapes))[:3]}...")
+    for i, shape in enumerate(kernel_shapes):
+        if len(shape) != 4:
+            raise BgganError(f"{path}: the kernel of layer {i} has shape {shape}, expected 4-D")
     if n < _FIXED_LAYERS + 4 or (n - _FIXED_LAYERS) % 4:
         raise BgganError(f"{path}: found {n} layers with weights; a Glass-Net has 17 + 4 * n_res "
                          f"(53 for the released model)")
@@ -151,7 +152,7 @@ def import_tf_checkpoint(path: str | os.PathLike, prefix: str = "generator",
     n_variables = 0
     with torch.no_grad():
         for layer, conv in zip(layers, model.released_layer_order(), strict=True):
-            expected = list(torch_to_tf(conv.weight).shape)
+            expected = list(conv.weight.permute(2, 3, 1, 0).shape)  # the TF layout
             if shapes[layer["kernel"]] != expected:
                 raise BgganError(f"{path}: {_short(layer['kernel'])} has shape {shapes[layer['kernel']]}, "
                                  f"expected {expected} for a GlassNet with {config}")
