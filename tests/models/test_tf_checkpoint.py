@@ -86,6 +86,8 @@ def _broken(kind):
         weights[0] = (weights[0][0], np.zeros(3, np.float32))
     elif kind == "shape":
         weights[5] = (weights[5][0][:, :, :5], None)
+    elif kind == "3-D kernel":
+        weights[3] = (weights[3][0][..., 0], None)
     elif kind == "bias shape":
         weights[-4] = (weights[-4][0], np.zeros(7, np.float32))
     return weights
@@ -98,6 +100,7 @@ def _broken(kind):
     ("extra bias", r"unexpected variable generator/layer_with_weights-0/bias"),
     ("shape", r"layer_with_weights-5/kernel has shape \[3, 3, 5, 32\], expected \[3, 3, 32, 32\]"),
     ("bias shape", r"layer_with_weights-17/bias has shape \[7\], expected \[24\]"),
+    ("3-D kernel", r"the kernel of layer 3 has shape \[3, 3, 16\], expected 4-D"),
 ])
 def test_mismatched_checkpoints_are_rejected(tf, tmp_path, kind, message):
     write_checkpoint(tf, str(tmp_path), _broken(kind))
