@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,3 +28,10 @@ def tiny_glassnet() -> GlassNet:
     """A few channels and one residual block per stage, He-initialised so outputs are spread."""
     torch.manual_seed(0)
     return GlassNet(c1=4, c2=6, n_res=1, init="he").eval()
+
+
+def console_script(name: str) -> str:
+    """Path of an installed command, beside the interpreter running the tests (PATH may not have it)."""
+    path = Path(sys.executable).parent / name
+    assert path.is_file(), f"{name} is not installed beside {sys.executable}: pip install -e ."
+    return str(path)

@@ -1,4 +1,3 @@
-import shutil
 import subprocess
 
 import numpy as np
@@ -9,6 +8,7 @@ from bggan.cli import import_tf
 from bggan.cli.common import run_command
 from bggan.models.tf_checkpoint import import_tf_checkpoint
 from bggan.models.weights import load_generator
+from tests.conftest import console_script
 from tests.tf_reference import random_weights, released_layers, write_checkpoint
 
 pytestmark = pytest.mark.export
@@ -70,8 +70,7 @@ def test_bad_input_is_one_line_exit_2_and_no_file(tf, tmp_path, capsys, case):
 
 
 def test_console_script_prints_one_line_without_traceback(tmp_path):
-    exe = shutil.which("bggan-import-tf")
-    assert exe, "the package is not installed with its console scripts"
+    exe = console_script("bggan-import-tf")
     (tmp_path / "junk").write_bytes(b"\x00\x01 not a checkpoint")
     proc = subprocess.run([exe, str(tmp_path / "junk"), "--out", str(tmp_path / "g.safetensors")],
                           capture_output=True, text=True, timeout=120)

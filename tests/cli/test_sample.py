@@ -1,4 +1,3 @@
-import shutil
 import subprocess
 
 import numpy as np
@@ -7,6 +6,7 @@ from PIL import Image
 from bggan.cli import sample
 from bggan.cli.common import run_command
 from bggan.models.weights import save_generator
+from tests.conftest import console_script
 
 
 def _run(argv):
@@ -57,6 +57,6 @@ def test_bad_inputs(tmp_path, capsys):
 
 
 def test_console_script_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run([shutil.which("bggan-sample"), "--image", str(tmp_path / "missing.jpg"),
+    proc = subprocess.run([console_script("bggan-sample"), "--image", str(tmp_path / "missing.jpg"),
                            "--out", str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
