@@ -1,0 +1,1 @@
+"""Data: paired photos (EBB! layouts) and synthetic bokeh pairs."""
