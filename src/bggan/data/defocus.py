@@ -111,6 +111,14 @@ class Layer:
     name: str = ""
 
 
+def bounding_box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)`` of the non-zero part of ``alpha`` ``(H, W)``, or None if it is empty."""
+    rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def composite(layers: list[Layer], diameters: list[float] | None = None) -> np.ndarray:
     """Composite layers far to near with "over", each blurred by its own disk first.
 
@@ -129,13 +137,13 @@ def composite(layers: list[Layer], diameters: list[float] | None = None) -> np.n
     h, w = layers[0].alpha.shape
     out = np.zeros((h, w, 3), np.float32)
     for i, layer in enumerate(layers):
-        rows, cols = np.flatnonzero(layer.alpha.any(1)), np.flatnonzero(layer.alpha.any(0))
-        if rows.size == 0:
+        box = bounding_box(layer.alpha)
+        if box is None:
             continue
         diameter = 0.0 if diameters is None else diameters[i]
         pad = int(np.ceil(diameter / 2)) + 1
-        y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, h)
-        x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, w)
+        y0, y1 = max(box[0] - pad, 0), min(box[1] + pad, h)
+        x0, x1 = max(box[2] - pad, 0), min(box[3] + pad, w)
         alpha = layer.alpha[y0:y1, x0:x1, None]
         rgba = np.concatenate([layer.color[y0:y1, x0:x1] * alpha, alpha], axis=-1)
         if diameter >= 1:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from bggan.data.defocus import Layer, Lens, composite, linear_to_srgb, srgb_to_linear
+from bggan.data.defocus import Layer, Lens, bounding_box, composite, linear_to_srgb, srgb_to_linear
 
 
 def fractal_noise(rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: int = 3) -> np.ndarray:
@@ -43,9 +43,9 @@ def _object_layer(rng: np.random.Generator, h: int, w: int, cy: float, cx: float
     """A textured shape; its texture is made only inside the shape's bounding box."""
     alpha = shape_mask(rng, h, w, cy, cx, size)
     color = np.zeros((h, w, 3), np.float32)
-    rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
-    if rows.size:
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    box = bounding_box(alpha)
+    if box is not None:
+        y0, y1, x0, x1 = box
         color[y0:y1, x0:x1] = _textured(rng, y1 - y0, x1 - x0, detail)
     return Layer(color, alpha, depth, name)
 
