@@ -20,6 +20,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from bggan.cli.common import parse_size
 from bggan.models import GlassNet
 
 
@@ -50,7 +51,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = p.parse_args()
-    h, w = (int(v) for v in args.size.lower().split("x"))
+    h, w = parse_size(args.size)
     torch.set_num_threads(args.threads)
     model_args = {"c2": args.c2, "norm": args.norm}
 

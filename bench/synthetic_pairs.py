@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from bggan.cli.common import parse_size
 from bggan.data.synthetic import render_pair
 
 
@@ -19,7 +20,7 @@ def main() -> None:
     p.add_argument("--size", default="512x768", help="HxW (default: %(default)s)")
     p.add_argument("--n", type=int, default=20, help="pairs to time")
     args = p.parse_args()
-    h, w = (int(v) for v in args.size.lower().split("x"))
+    h, w = parse_size(args.size)
     render_pair(0, h, w)  # warm-up
     start = time.perf_counter()
     for seed in range(1, args.n + 1):

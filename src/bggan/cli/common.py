@@ -20,3 +20,14 @@ def run_command(prog: str, main: Callable[[list[str] | None], int], argv: list[s
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
+    """``"512x768"`` -> ``(512, 768)`` (H, W); anything else, or a side under 8 px, is a BgganError."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise BgganError(f"{flag} must look like 512x768 (HxW), got {text!r}") from None
+    if h < 8 or w < 8:
+        raise BgganError(f"{flag} must be at least 8x8, got {text!r}")
+    return h, w

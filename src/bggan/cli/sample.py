@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from bggan.cli.common import run_command
+from bggan.cli.common import parse_size, run_command
 from bggan.errors import BgganError
 from bggan.files import check_output
 from bggan.images import read_rgb, to_tensor, to_uint8, write_rgb
@@ -39,16 +39,6 @@ def sample_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
         img[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2] = 1.0
     img += rng.normal(0, 0.02, img.shape)
     return (img.clip(0, 1) * 255).round().astype(np.uint8)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise BgganError(f"--size must look like 512x768 (HxW), got {text!r}") from None
-    if h < 8 or w < 8:
-        raise BgganError(f"--size must be at least 8x8, got {text!r}")
-    return h, w
 
 
 def main(argv: list[str] | None = None) -> int:
