@@ -26,13 +26,13 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         raise BgganError(f"{path}: not a readable image ({e})") from None
 
 
-def write_rgb(path: str | os.PathLike, image: np.ndarray, overwrite: bool = False) -> Path:
-    """Write ``(H, W, 3)`` uint8 to ``path`` atomically (format from the suffix)."""
+def write_rgb(path: str | os.PathLike, image: np.ndarray, overwrite: bool = False, **options) -> Path:
+    """Write ``(H, W, 3)`` uint8 to ``path`` atomically (format from the suffix; ``options`` go to Pillow)."""
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt is None:
         raise BgganError(f"{path}: unknown image format {Path(path).suffix!r}")
     with atomic_output(path, overwrite) as tmp:
-        Image.fromarray(image).save(tmp, format=fmt)
+        Image.fromarray(image).save(tmp, format=fmt, **options)
     return Path(path)
 
 
