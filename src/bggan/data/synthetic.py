@@ -14,8 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
+from torch.utils.data import Dataset
 
 from bggan.data.defocus import Layer, Lens, bounding_box, composite, linear_to_srgb, srgb_to_linear
+from bggan.errors import BgganError
 
 
 def fractal_noise(rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: int = 3) -> np.ndarray:
@@ -182,3 +184,50 @@ def render_pair(seed: int, height: int = 512, width: int = 768,
     """``(sharp, bokeh)``, each ``(H, W, 3)`` uint8 sRGB, for one seed."""
     scene = random_scene(seed, height, width, lens)
     return scene.render(defocus=False), scene.render(defocus=True)
+
+
+class SyntheticPairs:
+    """The embedded default data: ``n`` synthetic pairs rendered in memory, seeds ``seed .. seed+n-1``.
+
+    A drop-in for :class:`bggan.data.PairedImages`: :meth:`split` gives ``(train, validation)``
+    datasets of ``{"name", "input", "target"}`` with ``(H, W, 3)`` uint8 images; the last
+    ``holdout`` seeds are the validation pairs. Pairs are rendered on first use and kept.
+
+    Args:
+        n: pairs in all.
+        size: ``(H, W)`` of each rendered pair.
+        seed: the first seed.
+        holdout: pairs held out for validation.
+    """
+
+    def __init__(self, n: int = 200, size: tuple[int, int] = (512, 768), seed: int = 0, holdout: int = 16):
+        if n < 1 or not 0 <= holdout < n:
+            raise BgganError(f"need n >= 1 and 0 <= holdout < n, got n={n}, holdout={holdout}")
+        self.n, self.size, self.seed, self.holdout = n, (int(size[0]), int(size[1])), seed, holdout
+
+    def summary(self) -> str:
+        return (f"synthetic pairs: {self.n} at {self.size[0]}x{self.size[1]}, seeds {self.seed}.."
+                f"{self.seed + self.n - 1}; {self.n - self.holdout} training, {self.holdout} validation")
+
+    def split(self) -> tuple[SeedPairs, SeedPairs]:
+        cut = self.seed + self.n - self.holdout
+        return (SeedPairs(range(self.seed, cut), self.size),
+                SeedPairs(range(cut, self.seed + self.n), self.size))
+
+
+class SeedPairs(Dataset):
+    """Rendered pairs for a range of seeds; item ``i`` is seed ``seeds[i]``, named by its seed."""
+
+    def __init__(self, seeds: range, size: tuple[int, int]):
+        self.seeds, self.size = seeds, size
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per process
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def __getitem__(self, index: int) -> dict:
+        seed = self.seeds[index]
+        if seed not in self._cache:
+            self._cache[seed] = render_pair(seed, *self.size)
+        source, target = self._cache[seed]
+        return {"name": str(seed), "input": source, "target": target}
