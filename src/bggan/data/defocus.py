@@ -119,7 +119,7 @@ def bounding_box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def composite(layers: list[Layer], diameters: list[float] | None = None) -> np.ndarray:
+def composite(layers: list[Layer], diameters: list[float] | None = None, normalize: bool = False) -> np.ndarray:
     """Composite layers far to near with "over", each blurred by its own disk first.
 
     Blurring the premultiplied colour and the alpha of each layer separately, then compositing,
@@ -130,12 +130,15 @@ def composite(layers: list[Layer], diameters: list[float] | None = None) -> np.n
     Args:
         layers: far to near; the farthest should cover the whole frame.
         diameters: circle of confusion per layer in px; ``None`` renders everything in focus.
+        normalize: divide by the total coverage at the end. Needed when the layers do not cover
+            the frame (layers cut from one photo have holes where nearer things were): the holes'
+            blurred edges then take the colour of what surrounds them instead of fading to black.
 
     Returns:
         ``(H, W, 3)`` linear light.
     """
     h, w = layers[0].alpha.shape
-    out = np.zeros((h, w, 3), np.float32)
+    out = np.zeros((h, w, 4), np.float32)  # premultiplied colour and coverage
     for i, layer in enumerate(layers):
         box = bounding_box(layer.alpha)
         if box is None:
@@ -148,5 +151,7 @@ def composite(layers: list[Layer], diameters: list[float] | None = None) -> np.n
         rgba = np.concatenate([layer.color[y0:y1, x0:x1] * alpha, alpha], axis=-1)
         if diameter >= 1:
             rgba = blur(rgba, diameter)
-        out[y0:y1, x0:x1] = rgba[..., :3] + (1 - rgba[..., 3:]) * out[y0:y1, x0:x1]
-    return out
+        out[y0:y1, x0:x1] = rgba + (1 - rgba[..., 3:]) * out[y0:y1, x0:x1]
+    if normalize:
+        return out[..., :3] / np.maximum(out[..., 3:], 1e-6)
+    return out[..., :3]
