@@ -1,0 +1,157 @@
+"""``bggan-synth``: synthetic bokeh pairs for training, or classical bokeh for one photo with a depth map.
+
+    bggan-synth --out DIR --n 500 --size 512x768 --seed 0
+    bggan-synth --image photo.jpg --depth depth.png --focus 2.5 --aperture 1.8 --out out.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from bggan.cli.common import parse_size, run_command
+from bggan.data.defocus import Lens
+from bggan.errors import BgganError
+from bggan.files import check_output
+from bggan.images import read_rgb, write_rgb
+
+PROG = "bggan-synth"
+
+
+def read_depth(path: str, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """A depth map as float32 ``shape`` (H, W), and whether it is in metres (``.npy``) or relative (images).
+
+    Images (8 or 16 bit grayscale, or float TIFF) of another size but the same aspect ratio are
+    resized bilinearly.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise BgganError(f"{path}: no such file")
+    if p.suffix.lower() == ".npy":
+        try:
+            depth = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise BgganError(f"{path}: not a readable .npy array ({e})") from None
+        depth = np.squeeze(depth)
+        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+            raise BgganError(f"{path}: expected a 2-D array of metres, got shape {depth.shape} {depth.dtype}")
+        if not np.isfinite(depth).all() or depth.min() <= 0:
+            raise BgganError(f"{path}: depths in metres must be finite and > 0")
+        metric = True
+        im = Image.fromarray(depth.astype(np.float32))  # mode F
+    else:
+        try:
+            with Image.open(p) as src:
+                src.load()
+                im = src
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
+            raise BgganError(f"{path}: not a readable image ({e})") from None
+        metric = False
+        if im.mode in ("RGB", "RGBA"):
+            rgb = np.asarray(im.convert("RGB"))
+            if (rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 0] != rgb[..., 2]).any():
+                raise BgganError(f"{path}: a colour image; give a grayscale depth map (8 or 16 bit)")
+        im = im.convert("I") if im.mode.startswith("I;16") else im
+        im = im.convert("F")
+    h, w = shape
+    if (im.height, im.width) != (h, w):
+        if abs(im.width / im.height - w / h) > 0.01 * w / h:
+            raise BgganError(f"{path}: depth map is {im.height}x{im.width}, the photo {h}x{w}: "
+                             "aspect ratios differ")
+        im = im.resize((w, h), Image.Resampling.BILINEAR)
+    return np.asarray(im, np.float32), metric
+
+
+def parse_focus(text: str | None, depth: np.ndarray) -> float:
+    """``--focus``: metres (``2.5``), a pixel ``X,Y`` whose depth is used, or the centre's median depth."""
+    h, w = depth.shape
+    if text is None:
+        return float(np.median(depth[int(h * 0.45):int(h * 0.55) + 1, int(w * 0.45):int(w * 0.55) + 1]))
+    try:
+        if "," in text:
+            x, y = (int(v) for v in text.split(","))
+            if not (0 <= x < w and 0 <= y < h):
+                raise BgganError(f"--focus pixel {x},{y} is outside the {w}x{h} (WxH) photo")
+            return float(np.median(depth[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3]))
+        return float(text)
+    except ValueError:
+        raise BgganError(f"--focus must be metres (2.5) or a pixel X,Y, got {text!r}") from None
+
+
+def photo_main(args: argparse.Namespace) -> int:
+    from bggan.data.depth_bokeh import depth_from_map, render_with_depth
+
+    if args.depth is None:
+        raise BgganError("--image needs --depth (a depth or disparity map of the photo)")
+    check_output(args.out, args.overwrite)
+    image = read_rgb(args.image)
+    values, metric = read_depth(args.depth, image.shape[:2])
+    depth = values if metric else depth_from_map(values, args.near, args.far, args.disparity)
+    focus = parse_focus(args.focus, depth)
+    if args.aperture <= 0 or args.focal_length <= 0:
+        raise BgganError("--aperture and --focal-length must be > 0")
+    lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
+    bokeh = render_with_depth(image, depth, focus, lens, highlight_gain=args.highlights)
+    largest = float(np.max(lens.coc_px(np.maximum(depth, lens.focal_mm / 1e3 * 1.01), focus, image.shape[1])))
+    kind = "metres" if metric else f"{'disparity' if args.disparity else 'depth'} mapped to {args.near}-{args.far} m"
+    print(f"depth {depth.min():.2f}-{depth.max():.2f} m ({kind}); focus {focus:.2f} m; "
+          f"{lens.focal_mm:g} mm f/{lens.f_number:g}: blur up to {largest:.0f} px")
+    write_rgb(args.out, bokeh, overwrite=args.overwrite, **({"quality": 95} if _is_jpeg(args.out) else {}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def folder_main(args: argparse.Namespace) -> int:
+    from bggan.data.synthetic_folder import write_synthetic_folder
+
+    size = parse_size(args.size)
+    rate = write_synthetic_folder(args.out, args.n, size, args.seed, args.workers, f".{args.format}",
+                                  args.overwrite, progress=not args.no_progress)
+    print(f"wrote {args.n} pairs at {size[0]}x{size[1]} to {args.out}/original and {args.out}/bokeh "
+          f"({rate:.1f} pairs/s); train on them with data=ebb data.pairs.root={args.out}")
+    return 0
+
+
+def _is_jpeg(path: str) -> bool:
+    return Path(path).suffix.lower() in (".jpg", ".jpeg")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p.add_argument("--out", required=True, help="a folder for pairs, or the output image with --image")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    pairs = p.add_argument_group("synthetic pairs (EBB! layout: DIR/original, DIR/bokeh)")
+    pairs.add_argument("--n", type=int, default=500, help="pairs (default: %(default)s)")
+    pairs.add_argument("--size", default="512x768", help="HxW (default: %(default)s)")
+    pairs.add_argument("--seed", type=int, default=0, help="first seed; pair k uses seed+k (default: %(default)s)")
+    pairs.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    pairs.add_argument("--format", choices=("jpg", "png"), default="jpg", help="jpg (quality 95) or png")
+    pairs.add_argument("--no-progress", action="store_true", help="no progress bar")
+    photo = p.add_argument_group("one photo with a depth map")
+    photo.add_argument("--image", help="the photo")
+    photo.add_argument("--depth", help="its depth map: grayscale image (relative, bright = far) or .npy (metres)")
+    photo.add_argument("--disparity", action="store_true", help="the map is disparity (bright = near)")
+    photo.add_argument("--near", type=float, default=1.0, help="metres for the nearest value (default: %(default)s)")
+    photo.add_argument("--far", type=float, default=30.0, help="metres for the farthest value (default: %(default)s)")
+    photo.add_argument("--focus", help="metres, or a pixel X,Y to focus on (default: the centre)")
+    photo.add_argument("--aperture", type=float, default=1.8, help="f-number (default: %(default)s)")
+    photo.add_argument("--focal-length", type=float, default=50.0, help="mm (default: %(default)s)")
+    photo.add_argument("--sensor-width", type=float, default=22.5, help="mm, APS-C (default: %(default)s)")
+    photo.add_argument("--highlights", type=float, default=1.0,
+                       help="gain for clipped highlights in linear light, e.g. 6 (default: 1, as shot)")
+    args = p.parse_args(argv)
+    return photo_main(args) if args.image else folder_main(args)
+
+
+def cli() -> None:
+    sys.exit(run_command(PROG, main))
+
+
+if __name__ == "__main__":
+    cli()
