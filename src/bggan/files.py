@@ -11,6 +11,15 @@ from pathlib import Path
 from bggan.errors import BgganError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Fail early, with one clear line, if ``path`` cannot be written as a new output file.
 
@@ -47,6 +56,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
         _publish(tmp, path, overwrite)
     except OSError as e:
         raise BgganError(f"cannot write {path}: {e.strerror or e}") from None
