@@ -36,9 +36,14 @@ def write_rgb(path: str | os.PathLike, image: np.ndarray, overwrite: bool = Fals
     return Path(path)
 
 
+def to_model_range(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images, any shape -> float32 in [-1, 1] (``x / 127.5 - 1``, the released convention)."""
+    return x.float() / 127.5 - 1
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [-1, 1] (``x / 127.5 - 1``, as released)."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [-1, 1] (see :func:`to_model_range`)."""
+    return to_model_range(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None])
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from bggan.data.transforms import PairCrops, pad_to, paired_crop, to_model_range
+from bggan.data.transforms import PairCrops, pad_to, paired_crop
+from bggan.images import to_model_range
 
 
 def _pair(h=40, w=60):

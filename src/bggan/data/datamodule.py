@@ -10,8 +10,9 @@ from pytorch_lightning import LightningDataModule
 from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
-from bggan.data.transforms import PairCrops, to_model_range
+from bggan.data.transforms import PairCrops
 from bggan.errors import BgganError
+from bggan.images import to_model_range
 
 
 class PairSource(Protocol):

@@ -73,8 +73,3 @@ class PairCrops(Dataset):
 
 def _chw(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-
-
-def to_model_range(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float32 in [-1, 1] (``x / 127.5 - 1``, the released convention)."""
-    return x.float() / 127.5 - 1
