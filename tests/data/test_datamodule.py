@@ -87,3 +87,28 @@ def test_loader_workers_share_the_read_failure_count(tmp_path):
     names = [b["name"][0] for b in dm.train_dataloader()]
     assert len(names) == 6 and "2" not in names
     assert 1 <= dm.train_set.pairs.failures <= 2  # once per worker that met it
+
+
+@pytest.mark.filterwarnings("ignore:You passed in a `val_dataloader`", "ignore:The .*does not have many workers")
+def test_a_lightning_trainer_gets_float_batches_from_it(tmp_path):
+    import pytorch_lightning as pl
+
+    class Probe(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Conv2d(3, 3, 1)
+            self.seen = []
+
+        def training_step(self, batch, batch_idx):
+            self.seen.append((batch["input"].dtype, float(batch["input"].min()), float(batch["input"].max())))
+            return (self.layer(batch["input"]) - batch["target"]).abs().mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = BokehDataModule(SyntheticPairs(n=5, size=(32, 48), holdout=1), crop=(16, 24), batch_size=2, num_workers=0)
+    probe = Probe()
+    pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0).fit(probe, dm)
+    assert len(probe.seen) == 2
+    assert all(dtype == torch.float32 and -1 <= lo < hi <= 1 for dtype, lo, hi in probe.seen)
