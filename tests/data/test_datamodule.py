@@ -37,6 +37,8 @@ def test_synthetic_pairs_are_deterministic_and_split_by_seed():
     assert [train[i]["name"] for i in range(3)] == ["10", "11", "12"] and len(val) == 2
     again, _ = SyntheticPairs(n=5, size=(32, 48), seed=10, holdout=2).split()
     assert (train[1]["target"] == again[1]["target"]).all()
+    lazy, _ = SyntheticPairs(n=5, size=(32, 48), seed=10, holdout=2, cache=False).split()
+    assert lazy.rendered is None and (lazy[1]["input"] == train[1]["input"]).all()
     with pytest.raises(BgganError, match="holdout"):
         SyntheticPairs(n=3, holdout=3)
 

@@ -8,6 +8,10 @@ the same seed always gives the same pair.
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from bggan.data.defocus import Layer, Lens, bounding_box, composite, linear_to_srgb, srgb_to_linear
 from bggan.errors import BgganError
@@ -189,48 +194,90 @@ def render_pair(seed: int, height: int = 512, width: int = 768,
     return scene.render(defocus=False), scene.render(defocus=True)
 
 
+def render_pairs(seeds: Sequence[int], size: tuple[int, int], workers: int | None = None,
+                 progress: bool = True, desc: str = "synthetic pairs") -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(seed, sharp, bokeh)`` for each seed, in order, rendered by ``workers`` processes with a progress bar.
+
+    ``workers=None`` uses one process per core, or this process alone when the whole job is
+    small enough (about a second) that starting processes would cost more.
+    """
+    if workers is None:
+        workers = 1 if len(seeds) * size[0] * size[1] <= 4 * 512 * 768 else os.cpu_count() or 1
+    workers = max(1, min(workers, len(seeds)))
+    with tqdm(total=len(seeds), unit="pair", desc=desc, disable=not progress) as bar:
+        if workers == 1:
+            pairs = (render_pair(seed, *size) for seed in seeds)
+            for seed, (sharp, bokeh) in zip(seeds, pairs, strict=True):
+                yield seed, sharp, bokeh
+                bar.update()
+            return
+        # spawn, not fork: the parent's torch thread pools do not survive a fork safely
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads,
+                                                       initargs=(1,)) as pool:
+            pairs = pool.imap(functools.partial(_render_seed, size=size), seeds)
+            for seed, (sharp, bokeh) in zip(seeds, pairs, strict=True):
+                yield seed, sharp, bokeh
+                bar.update()
+
+
+def _render_seed(seed: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    return render_pair(seed, *size)
+
+
 class SyntheticPairs:
-    """The embedded default data: ``n`` synthetic pairs rendered in memory, seeds ``seed .. seed+n-1``.
+    """The embedded default data: ``n`` synthetic pairs, seeds ``seed .. seed+n-1``.
 
     A drop-in for :class:`bggan.data.PairedImages`: :meth:`split` gives ``(train, validation)``
     datasets of ``{"name", "input", "target"}`` with ``(H, W, 3)`` uint8 images; the last
-    ``holdout`` seeds are the validation pairs. Pairs are rendered on first use and kept.
+    ``holdout`` seeds are the validation pairs.
 
     Args:
         n: pairs in all.
         size: ``(H, W)`` of each rendered pair.
         seed: the first seed.
         holdout: pairs held out for validation.
+        cache: render every pair once, up front and in parallel, and keep them in memory
+            (``n * H * W * 6`` bytes: 470 MB for 200 pairs at 512x768; loader workers share the
+            pages). Otherwise each item is rendered when it is read, every epoch.
+        workers: processes for the up-front rendering (see :func:`render_pairs`).
     """
 
-    def __init__(self, n: int = 200, size: tuple[int, int] = (512, 768), seed: int = 0, holdout: int = 16):
+    def __init__(self, n: int = 200, size: tuple[int, int] = (512, 768), seed: int = 0, holdout: int = 16,
+                 cache: bool = True, workers: int | None = None):
         if n < 1 or not 0 <= holdout < n:
             raise BgganError(f"need n >= 1 and 0 <= holdout < n, got n={n}, holdout={holdout}")
         self.n, self.size, self.seed, self.holdout = n, (int(size[0]), int(size[1])), seed, holdout
+        self.cache, self.workers = cache, workers
+        self._rendered: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     def summary(self) -> str:
         return (f"synthetic pairs: {self.n} at {self.size[0]}x{self.size[1]}, seeds {self.seed}.."
                 f"{self.seed + self.n - 1}; {self.n - self.holdout} training, {self.holdout} validation")
 
     def split(self) -> tuple[SeedPairs, SeedPairs]:
-        cut = self.seed + self.n - self.holdout
-        return (SeedPairs(range(self.seed, cut), self.size),
-                SeedPairs(range(cut, self.seed + self.n), self.size))
+        seeds = range(self.seed, self.seed + self.n)
+        if self.cache and self._rendered is None:
+            self._rendered = {seed: (sharp, bokeh) for seed, sharp, bokeh in
+                              render_pairs(seeds, self.size, self.workers, desc="rendering synthetic pairs")}
+        cut = self.n - self.holdout
+        return (SeedPairs(seeds[:cut], self.size, self._rendered),
+                SeedPairs(seeds[cut:], self.size, self._rendered))
 
 
 class SeedPairs(Dataset):
-    """Rendered pairs for a range of seeds; item ``i`` is seed ``seeds[i]``, named by its seed."""
+    """Pairs for a range of seeds; item ``i`` is seed ``seeds[i]``, named by its seed.
 
-    def __init__(self, seeds: range, size: tuple[int, int]):
-        self.seeds, self.size = seeds, size
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per process
+    Taken from ``rendered`` (seed -> pair) when given, else rendered on each read.
+    """
+
+    def __init__(self, seeds: range, size: tuple[int, int],
+                 rendered: dict[int, tuple[np.ndarray, np.ndarray]] | None = None):
+        self.seeds, self.size, self.rendered = seeds, size, rendered
 
     def __len__(self) -> int:
         return len(self.seeds)
 
     def __getitem__(self, index: int) -> dict:
         seed = self.seeds[index]
-        if seed not in self._cache:
-            self._cache[seed] = render_pair(seed, *self.size)
-        source, target = self._cache[seed]
+        source, target = self.rendered[seed] if self.rendered is not None else render_pair(seed, *self.size)
         return {"name": str(seed), "input": source, "target": target}

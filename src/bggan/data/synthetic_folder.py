@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
 import bggan
 from bggan.data.defocus import Lens
 from bggan.data.paired import make_layout, write_pair
-from bggan.data.synthetic import render_pair
+from bggan.data.synthetic import render_pairs
 from bggan.errors import BgganError
 from bggan.files import atomic_output
 
@@ -32,7 +28,7 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
     ``out`` is touched.
 
     Args:
-        workers: rendering processes (default: one per core).
+        workers: rendering processes (default: see :func:`bggan.data.synthetic.render_pairs`).
         suffix: ``.jpg`` (quality 95, like EBB!) or ``.png`` (lossless).
 
     Returns:
@@ -54,20 +50,9 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
             raise BgganError(f"{taken[0]} exists{more}; pass --overwrite to replace")
     make_layout(out)  # fail here, not in a worker
 
-    workers = max(1, min(workers or os.cpu_count() or 1, n))
-    jobs = [(s, out, size, suffix, overwrite) for s in seeds]
     start = time.perf_counter()
-    with tqdm(total=n, unit="pair", desc=f"synthetic pairs -> {out}", disable=not progress) as bar:
-        if workers == 1:
-            for job in jobs:
-                _render_and_write(job)
-                bar.update()
-        else:
-            # spawn, not fork: the parent's torch thread pools do not survive a fork safely
-            with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads,
-                                                           initargs=(1,)) as pool:
-                for _ in pool.imap_unordered(_render_and_write, jobs):
-                    bar.update()
+    for name, sharp, bokeh in render_pairs(seeds, size, workers, progress, desc=f"synthetic pairs -> {out}"):
+        write_pair(out, str(name), sharp, bokeh, suffix, overwrite)
     rate = n / (time.perf_counter() - start)
     metadata = {"generator": "bggan.data.synthetic.render_pair", "bggan_version": bggan.__version__,
                 "seeds": [seed, seed + n - 1], "size_hw": list(size), "lens": asdict(Lens()),
@@ -75,10 +60,3 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
     with atomic_output(out / METADATA, overwrite=True) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2) + "\n")
     return rate
-
-
-def _render_and_write(job: tuple) -> int:
-    seed, out, size, suffix, overwrite = job
-    sharp, bokeh = render_pair(seed, *size)
-    write_pair(out, str(seed), sharp, bokeh, suffix, overwrite)
-    return seed
