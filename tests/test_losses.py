@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from bggan.losses import critic_loss, generator_adversarial_loss, gradient_penalty
+from bggan.losses import PerceptualLoss, SSIMLoss, critic_loss, generator_adversarial_loss, gradient_penalty, ssim_loss
 from bggan.models import GlassNet
 from bggan.models.critic import MultiCritic, PatchCritic
 
@@ -113,3 +113,33 @@ def test_penalty_stays_float32_under_autocast(dtype):
     with torch.autocast("cpu", dtype=dtype):
         gp = gradient_penalty(critic, torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
     assert gp.dtype == torch.float32
+
+
+def test_ssim_loss_is_one_minus_ssim_on_unit_range_images():
+    # uniform images: SSIM = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1) everywhere, C1 = 0.01^2 (data range 1)
+    pred, target = torch.full((1, 3, 24, 24), -0.4), torch.full((1, 3, 24, 24), 0.2)  # 0.3 and 0.6 in [0, 1]
+    c1 = 0.01**2
+    expected = 1 - (2 * 0.3 * 0.6 + c1) / (0.3**2 + 0.6**2 + c1)
+    assert abs(ssim_loss(pred, target).item() - expected) < 1e-4
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert SSIMLoss()(x, x).abs().item() < 1e-5
+    noisy = [ssim_loss(x + s * torch.randn_like(x), x).item() for s in (0.05, 0.2, 0.5)]
+    assert 0 < noisy[0] < noisy[1] < noisy[2] <= 2
+
+
+def test_perceptual_loss_normalises_like_imagenet_and_trains_pred_only():
+    torch.manual_seed(0)
+    features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    loss = PerceptualLoss(features)
+    pred = (torch.rand(1, 3, 16, 16) * 2 - 1).requires_grad_()
+    target = torch.rand(1, 3, 16, 16) * 2 - 1
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    manual = (features(((pred + 1) / 2 - mean) / std) - features(((target + 1) / 2 - mean) / std)).abs().mean()
+    value = loss(pred, target)
+    assert torch.allclose(value, manual) and value > 0
+    value.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in features.parameters())
+    assert loss(target, target).item() == 0
+    loss.train()
+    assert not features.training  # stays in eval mode

@@ -1,6 +1,6 @@
-"""Losses. For now the WGAN-GP terms of the adversarial stage.
+"""Losses: reconstruction (SSIM, VGG19 perceptual) and the WGAN-GP terms of the adversarial stage.
 
-``critic`` below is a :class:`~bggan.models.critic.PatchCritic` (or any module mapping
+Images are ``(B, 3, H, W)`` in [-1, 1], the generator's range. ``critic`` below is a :class:`~bggan.models.critic.PatchCritic` (or any module mapping
 ``(B, 3, H, W)`` to a score map) or a :class:`~bggan.models.critic.MultiCritic`, whose
 critics' losses are averaged, as in the released training code.
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import kornia
 import torch
 from torch import nn
 
 from bggan.models.critic import MultiCritic
+from bggan.models.vgg import IMAGENET_MEAN, IMAGENET_STD
 
 GP_WEIGHT = 10.0
 
@@ -82,3 +84,61 @@ def generator_adversarial_loss(critic: nn.Module, fake: torch.Tensor) -> torch.T
     """
     members = _members(critic)
     return -sum(c(fake).mean() for c in members) / len(members)
+
+
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return (x + 1) / 2
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor, window: int = 11) -> torch.Tensor:
+    """``1 - mean SSIM`` of ``(B, 3, H, W)`` images in [-1, 1], the paper's "negative SSIM" term.
+
+    SSIM from kornia on the images mapped to [0, 1] (data range 1): an 11x11 Gaussian window
+    with sigma 1.5, constants ``(0.01)^2`` and ``(0.03)^2``, borders padded ("same"). Note that
+    ``kornia.losses.ssim_loss`` is ``(1 - SSIM) / 2``, half of this.
+    """
+    ssim_map = kornia.metrics.ssim(to_unit_range(pred), to_unit_range(target), window, max_val=1.0)
+    return 1 - ssim_map.mean()
+
+
+class SSIMLoss(nn.Module):
+    """:func:`ssim_loss` as a module: ``(B, 3, H, W)`` pred and target in [-1, 1] -> scalar in [0, 2]."""
+
+    def __init__(self, window: int = 11):
+        super().__init__()
+        self.window = window
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ssim_loss(pred, target, self.window)
+
+
+class PerceptualLoss(nn.Module):
+    """``mean |F(pred) - F(target)|`` on frozen VGG19 features (relu5_4 for BGGAN).
+
+    Args:
+        features: e.g. :func:`bggan.models.vgg.load_vgg19_features` (passed in, so tests never
+            download). It is frozen and kept in eval mode.
+
+    Inputs ``(B, 3, H, W)`` in [-1, 1] are mapped to [0, 1] and normalised with ImageNet's mean
+    and std, as the weights expect. Gradients reach ``pred`` only.
+    """
+
+    def __init__(self, features: nn.Module):
+        super().__init__()
+        self.features = features.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        super().train(mode)
+        self.features.eval()  # never leaves eval mode
+        return self
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features((to_unit_range(x) - self.mean) / self.std)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_features = self._embed(target)
+        return (self._embed(pred) - target_features).abs().mean()

@@ -73,7 +73,7 @@ def test_console_script_prints_one_line_without_traceback(tmp_path):
     exe = console_script("bggan-import-tf")
     (tmp_path / "junk").write_bytes(b"\x00\x01 not a checkpoint")
     proc = subprocess.run([exe, str(tmp_path / "junk"), "--out", str(tmp_path / "g.safetensors")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "not a readable TensorFlow checkpoint" in proc.stderr

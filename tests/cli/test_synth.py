@@ -25,7 +25,7 @@ def test_writes_pairs_in_the_ebb_layout_that_the_folder_reader_accepts(tmp_path,
     meta = json.loads((out / "synthetic.json").read_text())
     assert meta["seeds"] == [5, 7] and meta["size_hw"] == [40, 56]
     train, _ = PairedImages(out, holdout=0).split()
-    sharp, bokeh = render_pair(6, 40, 56)
+    _, bokeh = render_pair(6, 40, 56)
     item = train[1]
     assert item["name"] == "6" and np.abs(item["target"].astype(int) - bokeh).mean() < 6  # JPEG q95
 
@@ -117,6 +117,6 @@ def test_bad_photo_inputs(tmp_path, capsys, make, args, message):
 
 def test_console_script_reports_bad_input_in_one_line(tmp_path):
     result = subprocess.run([console_script("bggan-synth"), "--image", str(tmp_path / "none.jpg"), "--depth",
-                             "x.png", "--out", str(tmp_path / "o.jpg")], capture_output=True, text=True)
+                             "x.png", "--out", str(tmp_path / "o.jpg")], capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"bggan-synth: error: {tmp_path / 'none.jpg'}: no such file"]

@@ -30,7 +30,7 @@ def test_layers_share_every_pixel_exactly_once():
     layers, diameters = depth_layers(np.zeros((20, 30, 3), np.float32), np.ones((20, 30)), coc, step=1.5)
     assert np.allclose(sum(layer.alpha for layer in layers), 1, atol=1e-6)
     assert 0.0 in diameters and all(np.isclose(d / 1.5, round(d / 1.5)) for d in diameters)
-    assert [layer.name for layer in layers][0].startswith("coc+")  # far (behind focus) first
+    assert layers[0].name.startswith("coc+")  # far (behind focus) first
 
 
 def test_focal_plane_stays_sharp_and_blur_grows_with_distance():
