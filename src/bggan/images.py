@@ -12,6 +12,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from bggan.errors import BgganError
 from bggan.files import atomic_output
 
+#: What Pillow raises for a file that is not an image, is truncated or corrupt, or is a decompression bomb.
+UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError)
+
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB, EXIF orientation applied."""
@@ -22,7 +25,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             return np.array(im.convert("RGB"))  # a writable copy
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
+    except UNREADABLE as e:
         raise BgganError(f"{path}: not a readable image ({e})") from None
 
 

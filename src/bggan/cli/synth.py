@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from bggan.cli.common import parse_size, run_command
 from bggan.data.defocus import Lens
 from bggan.errors import BgganError
 from bggan.files import check_output
-from bggan.images import read_rgb, write_rgb
+from bggan.images import UNREADABLE, read_rgb, write_rgb
 
 PROG = "bggan-synth"
 
@@ -48,7 +48,7 @@ def read_depth(path: str, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
             with Image.open(p) as src:
                 src.load()
                 im = src
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as e:
+        except UNREADABLE as e:
             raise BgganError(f"{path}: not a readable image ({e})") from None
         metric = False
         if im.mode in ("RGB", "RGBA"):

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from bggan.errors import BgganError
-from bggan.images import read_rgb, write_rgb
+from bggan.images import UNREADABLE, read_rgb, write_rgb
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def probe_image(path: Path, full: bool = False) -> tuple[int, int]:
             rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
             if full or not _ends_cleanly(path, im.format):
                 im.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as e:
+    except UNREADABLE as e:
         reason = "not an image" if isinstance(e, UnidentifiedImageError) else f"unreadable ({e})"
         raise BgganError(reason) from None
     return (width, height) if rotated else (height, width)
