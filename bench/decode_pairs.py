@@ -22,14 +22,13 @@ from torch.utils.data import DataLoader, Subset
 
 from bggan.cli.common import parse_size
 from bggan.data.paired import PairedImages, write_pair
-from bggan.data.synthetic import render_pair
+from bggan.data.synthetic import render_pairs
 from bggan.data.transforms import PairCrops
 
 
 def make_pairs(root: Path, n: int, size: tuple[int, int], grain: float) -> None:
     rng = np.random.default_rng(0)
-    for seed in range(n):
-        pair = render_pair(seed, *size)
+    for seed, *pair in render_pairs(range(n), size, desc="writing JPEG pairs"):
         noisy = [np.clip(x + rng.normal(0, grain, x.shape), 0, 255).astype(np.uint8) if grain else x for x in pair]
         write_pair(root, str(seed), *noisy)
 

@@ -100,7 +100,7 @@ def photo_main(args: argparse.Namespace) -> int:
     kind = "metres" if metric else f"{'disparity' if args.disparity else 'depth'} mapped to {args.near}-{args.far} m"
     print(f"depth {depth.min():.2f}-{depth.max():.2f} m ({kind}); focus {focus:.2f} m; "
           f"{lens.focal_mm:g} mm f/{lens.f_number:g}: blur up to {largest:.0f} px")
-    write_rgb(args.out, bokeh, overwrite=args.overwrite, **({"quality": 95} if _is_jpeg(args.out) else {}))
+    write_rgb(args.out, bokeh, overwrite=args.overwrite)
     print(f"wrote {args.out}")
     return 0
 
@@ -114,10 +114,6 @@ def folder_main(args: argparse.Namespace) -> int:
     print(f"wrote {args.n} pairs at {size[0]}x{size[1]} to {args.out}/original and {args.out}/bokeh "
           f"({rate:.1f} pairs/s); train on them with data=ebb data.pairs.root={args.out}")
     return 0
-
-
-def _is_jpeg(path: str) -> bool:
-    return Path(path).suffix.lower() in (".jpg", ".jpeg")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -370,6 +370,5 @@ def write_pair(root: Path, name: str, source: np.ndarray, target: np.ndarray, su
                overwrite: bool = False) -> None:
     """Write one pair in the EBB! training layout (``original/NAME`` and ``bokeh/NAME``), each file atomically."""
     make_layout(root)
-    options = {"quality": 95} if suffix in (".jpg", ".jpeg") else {}
-    write_rgb(root / "original" / f"{name}{suffix}", source, overwrite, **options)
-    write_rgb(root / "bokeh" / f"{name}{suffix}", target, overwrite, **options)
+    write_rgb(root / "original" / f"{name}{suffix}", source, overwrite)
+    write_rgb(root / "bokeh" / f"{name}{suffix}", target, overwrite)

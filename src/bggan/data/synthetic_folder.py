@@ -48,7 +48,7 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
         if taken:
             more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
             raise BgganError(f"{taken[0]} exists{more}; pass --overwrite to replace")
-    make_layout(out)  # fail here, not in a worker
+    make_layout(out)  # fail before any rendering time is spent
 
     start = time.perf_counter()
     for name, sharp, bokeh in render_pairs(seeds, size, workers, progress, desc=f"synthetic pairs -> {out}"):
