@@ -83,7 +83,7 @@ def parse_focus(text: str | None, depth: np.ndarray) -> float:
 
 
 def photo_main(args: argparse.Namespace) -> int:
-    from bggan.data.depth_bokeh import depth_from_map, render_with_depth
+    from bggan.data.depth_bokeh import depth_from_map, render_with_depth, signed_coc
 
     if args.depth is None:
         raise BgganError("--image needs --depth (a depth or disparity map of the photo)")
@@ -96,7 +96,7 @@ def photo_main(args: argparse.Namespace) -> int:
         raise BgganError("--aperture and --focal-length must be > 0")
     lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
     bokeh = render_with_depth(image, depth, focus, lens, highlight_gain=args.highlights)
-    largest = float(np.max(lens.coc_px(np.maximum(depth, lens.focal_mm / 1e3 * 1.01), focus, image.shape[1])))
+    largest = float(np.abs(signed_coc(depth, focus, lens, image.shape[1])).max())
     kind = "metres" if metric else f"{'disparity' if args.disparity else 'depth'} mapped to {args.near}-{args.far} m"
     print(f"depth {depth.min():.2f}-{depth.max():.2f} m ({kind}); focus {focus:.2f} m; "
           f"{lens.focal_mm:g} mm f/{lens.f_number:g}: blur up to {largest:.0f} px")

@@ -59,6 +59,15 @@ def depth_layers(color: np.ndarray, depth_m: np.ndarray, signed_coc: np.ndarray,
     return layers, diameters
 
 
+def signed_coc(depth_m: np.ndarray, focus_m: float, lens: Lens, width_px: int) -> np.ndarray:
+    """Circle of confusion in px per pixel, negative in front of the focal plane, positive behind.
+
+    Depths are clamped just beyond the focal length, where the thin-lens formula holds.
+    """
+    depth = np.maximum(depth_m, lens.focal_mm / 1000 * 1.01)
+    return lens.coc_px(depth, focus_m, width_px) * np.sign(depth - focus_m)
+
+
 def render_with_depth(image: np.ndarray, depth_m: np.ndarray, focus_m: float, lens: Lens | None = None,
                       max_layers: int = 32, highlight_gain: float = 1.0) -> np.ndarray:
     """Bokeh for a photo.
@@ -82,12 +91,11 @@ def render_with_depth(image: np.ndarray, depth_m: np.ndarray, focus_m: float, le
                          f"{image.shape[0]}x{image.shape[1]}")
     if focus_m <= lens.focal_mm / 1000:
         raise BgganError(f"focus distance must exceed the focal length ({lens.focal_mm} mm), got {focus_m} m")
-    depth = np.maximum(depth_m, lens.focal_mm / 1000 * 1.01)
-    coc = lens.coc_px(depth, focus_m, image.shape[1]) * np.sign(depth - focus_m)
+    coc = signed_coc(depth_m, focus_m, lens, image.shape[1])
     step = max(1.0, float(coc.max() - coc.min()) / max_layers)
     color = srgb_to_linear(image / np.float32(255))
     if highlight_gain != 1:
         color = np.where(image.max(-1, keepdims=True) >= 250, color * np.float32(highlight_gain), color)
-    layers, diameters = depth_layers(color, depth, coc, step)
+    layers, diameters = depth_layers(color, depth_m, coc, step)
     linear = composite(layers, diameters, normalize=True)
     return (linear_to_srgb(linear) * 255 + 0.5).astype(np.uint8)
