@@ -1,5 +1,13 @@
-"""The one exception type that command-line tools turn into a one-line message."""
+"""The exception types that command-line tools turn into a one-line message and an exit code."""
 
 
 class BgganError(Exception):
-    """Bad input from a user (a path, a file, a size): the message is shown as one line."""
+    """Bad input from a user (a path, a file, a size, a config value): shown as one line, exit code 2."""
+
+    exit_code = 2
+
+
+class TrainingFailed(BgganError):
+    """A run that started and could not go on (e.g. a loss became NaN): one line, exit code 1."""
+
+    exit_code = 1

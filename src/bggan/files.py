@@ -17,7 +17,8 @@ def _read_umask() -> int:
     return mask
 
 
-_UMASK = _read_umask()
+#: Permissions of a new output file: what ``open()`` would give it under this process's umask.
+FILE_MODE = 0o666 & ~_read_umask()
 
 
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -56,7 +57,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; outputs get the usual permissions
         _publish(tmp, path, overwrite)
     except OSError as e:
         raise BgganError(f"cannot write {path}: {e.strerror or e}") from None

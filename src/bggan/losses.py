@@ -13,8 +13,9 @@ import kornia
 import torch
 from torch import nn
 
+from bggan.errors import BgganError
 from bggan.models.critic import MultiCritic
-from bggan.models.vgg import IMAGENET_MEAN, IMAGENET_STD
+from bggan.models.vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg19_features
 
 GP_WEIGHT = 10.0
 
@@ -142,3 +143,68 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target_features = self._embed(target)
         return (self._embed(pred) - target_features).abs().mean()
+
+
+class LossTerms(NamedTuple):
+    """The generator's weighted loss and each unweighted term (detached), for logging."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+
+
+class GeneratorLoss(nn.Module):
+    """``w_l1 * L1 + w_ssim * (1 - SSIM) + w_vgg * VGG + w_adv * adv``: the generator's loss in both stages.
+
+    BGGAN's pretraining stage uses ``0.5 * L1 + 1 * (1 - SSIM)``; its adversarial stage
+    ``0.5 * L1 + 0.05 * (1 - SSIM) + 0.1 * VGG + 1 * adv`` (``conf/loss/``). A term whose weight
+    is 0 is not computed (and the VGG19 weights are then not needed).
+
+    Args:
+        w_l1, w_ssim, w_vgg, w_adv: the weights.
+        vgg_weights: VGG19 weights file in torchvision's layout, or ``None`` for torch.hub's cache
+            (downloaded once, hash checked). Only read when ``w_vgg > 0``.
+        vgg_features: a ready feature extractor instead of a file (tests pass a random one).
+
+    Raises:
+        BgganError: ``w_vgg > 0`` and the VGG19 weights cannot be found; the message names
+            ``loss.vgg_weights``. Training never falls back to a random VGG.
+    """
+
+    def __init__(self, w_l1: float = 0.5, w_ssim: float = 1.0, w_vgg: float = 0.0, w_adv: float = 0.0,
+                 vgg_weights: str | None = None, vgg_features: nn.Module | None = None):
+        super().__init__()
+        for name, value in (("w_l1", w_l1), ("w_ssim", w_ssim), ("w_vgg", w_vgg), ("w_adv", w_adv)):
+            if value < 0:
+                raise BgganError(f"loss.{name} must be >= 0, got {value}")
+        self.w_l1, self.w_ssim, self.w_vgg, self.w_adv = w_l1, w_ssim, w_vgg, w_adv
+        self.perceptual: PerceptualLoss | None = None
+        if w_vgg > 0:
+            self.perceptual = PerceptualLoss(vgg_features if vgg_features is not None
+                                             else load_vgg19_features(vgg_weights, config_key="loss.vgg_weights"))
+
+    def describe(self) -> str:
+        """One line for the log, e.g. ``0.5*L1 + 1*(1-SSIM)``."""
+        parts = [(self.w_l1, "L1"), (self.w_ssim, "(1-SSIM)"), (self.w_vgg, "VGG"), (self.w_adv, "adv")]
+        return " + ".join(f"{w:g}*{name}" for w, name in parts if w > 0) or "0"
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None = None) -> LossTerms:
+        """``pred`` and ``target`` ``(B, 3, H, W)`` in [-1, 1]; ``critic`` needed when ``w_adv > 0``."""
+        total = pred.new_zeros(())
+        terms: dict[str, torch.Tensor] = {}
+
+        def add(name: str, weight: float, value: torch.Tensor) -> None:
+            nonlocal total
+            total = total + weight * value
+            terms[name] = value.detach()
+
+        if self.w_l1 > 0:
+            add("l1", self.w_l1, (pred - target).abs().mean())
+        if self.w_ssim > 0:
+            add("ssim", self.w_ssim, ssim_loss(pred, target))
+        if self.perceptual is not None:
+            add("vgg", self.w_vgg, self.perceptual(pred, target))
+        if self.w_adv > 0:
+            if critic is None:
+                raise ValueError("w_adv > 0 needs the critic")
+            add("adv", self.w_adv, generator_adversarial_loss(critic, pred))
+        return LossTerms(total, terms)

@@ -72,7 +72,8 @@ class InstanceNorm(nn.Module):
     ``"pool"``, built from ``avg_pool2d`` over the whole feature map. Traced at a fixed input
     size the pool form becomes AVERAGE_POOL_2D ops with constant kernels, which the TFLite
     GPU delegate runs (reductions over axes it does not). Both forms agree within float32
-    rounding. Input and output ``(B, C, H, W)``.
+    rounding. Input and output ``(B, C, H, W)``; the reduce form computes in at least float32
+    and returns the input's dtype (mixed precision keeps full-precision statistics).
     """
 
     def __init__(self, kind: str = "official", form: str = "reduce", eps: float = 1e-5) -> None:
@@ -92,8 +93,10 @@ class InstanceNorm(nn.Module):
         if self.form == "reduce":
             if area == 1:  # x - mean is 0; F.instance_norm refuses a 1x1 map (x - x keeps autograd's graph)
                 return x - x
-            # (x - m) / sqrt(N v + eps) == instance_norm(x, eps / N) / sqrt(N): one fused kernel.
-            return F.instance_norm(x, eps=self.eps / scale) / math.sqrt(scale)
+            # (x - m) / sqrt(N v + eps) == instance_norm(x, eps / N) / sqrt(N): one fused kernel. Statistics
+            # over a whole feature map are taken in float32 even under bf16/fp16 autocast.
+            wide = x.to(torch.promote_types(x.dtype, torch.float32))
+            return (F.instance_norm(wide, eps=self.eps / scale) / math.sqrt(scale)).to(x.dtype)
         window = (x.shape[-2], x.shape[-1])
         centred = x - F.avg_pool2d(x, window)
         var = F.avg_pool2d(centred * centred, window)

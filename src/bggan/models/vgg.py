@@ -61,11 +61,12 @@ def fetch_vgg19_weights(url: str = VGG19_URL, config_key: str = "loss.vgg_weight
     expected = name.rsplit("-", 1)[-1].split(".")[0]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / name
     if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
         try:
             torch.hub.download_url_to_file(url, str(cached.parent / f".{name}.partial"), progress=True)
         except (OSError, ValueError) as e:  # URLError and HTTPError are OSErrors
             raise BgganError(f"VGG19 weights are not cached ({cached}) and could not be downloaded ({e}); "
-                             f"set {config_key}=/path/to/{name}, or set the VGG weight to 0") from None
+                             f"set {config_key}=/path/to/{name}, or turn the VGG term off (loss.w_vgg=0)") from None
         os.replace(cached.parent / f".{name}.partial", cached)
     if not sha256_prefix(cached).startswith(expected):
         raise BgganError(f"{cached}: SHA-256 does not start with {expected}; delete it to download again, "

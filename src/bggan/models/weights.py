@@ -57,23 +57,67 @@ def read_generator_config(path: str | os.PathLike) -> dict:
         raise BgganError(f"{path}: unreadable generator config ({e})") from None
 
 
-def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> GlassNet:
-    """Build the :class:`GlassNet` described by a weights file and load it, in eval mode.
+def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, torch.Tensor], str]:
+    """``(config, state, source)`` of the generator in a Lightning checkpoint written by ``bggan-train``."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 (torch.load raises many types for a bad file)
+        raise BgganError(f"{path}: not a readable training checkpoint ({type(e).__name__})") from None
+    info = ckpt.get("bggan") if isinstance(ckpt, dict) else None
+    if not isinstance(info, dict) or "generator" not in info or "state_dict" not in ckpt:
+        raise BgganError(f"{path}: not a bggan training checkpoint (no 'bggan' entry)")
+    prefix = "ema.module." if prefer_ema and info.get("ema") else "generator."
+    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    source = "EMA generator" if prefix.startswith("ema") else "generator"
+    return {k: info["generator"][k] for k in _CONFIG_KEYS if k in info["generator"]}, state, source
+
+
+def read_generator_state(path: str | os.PathLike, prefer_ema: bool = True) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``(config, state_dict)`` of a generator from a ``.safetensors`` file or a training ``.ckpt``.
+
+    A training checkpoint of a run with EMA on gives the EMA weights unless ``prefer_ema`` is false.
 
     Raises:
-        BgganError: the file is missing, not safetensors, not a generator, or its tensors do
-            not match the config it declares.
+        BgganError: the file is missing or is neither kind of generator file.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise BgganError(f"{path}: no such file")
+    if path.suffix == ".ckpt":
+        config, state, _ = _checkpoint_state(path, prefer_ema)
+        return config, state
     config = read_generator_config(path)
-    try:
-        model = GlassNet(**config)
-    except (TypeError, ValueError) as e:
-        raise BgganError(f"{path}: invalid generator config {config} ({e})") from None
-    with safe_open(path, framework="pt", device=str(map_location)) as f:
+    with safe_open(path, framework="pt") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    return config, state
+
+
+def load_state(model: GlassNet, state: dict[str, torch.Tensor], path: str | os.PathLike) -> GlassNet:
+    """Load ``state`` into ``model``; a mismatch is one :class:`BgganError` line naming ``path``."""
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        raise BgganError(f"{path}: weights do not match {config}: {' '.join(first[1:3]).strip()}") from None
-    return model.to(map_location).eval()
+        raise BgganError(f"{path}: weights do not match {model.config}: {' '.join(first[1:3]).strip()}") from None
+    return model
+
+
+def load_generator(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                   prefer_ema: bool = True) -> GlassNet:
+    """Build the :class:`GlassNet` described by a weights file or training checkpoint and load it, in eval mode.
+
+    Args:
+        path: a ``.safetensors`` file from :func:`save_generator` or a ``.ckpt`` from ``bggan-train``.
+        map_location: device for the model.
+        prefer_ema: from a checkpoint of a run with EMA, take the EMA weights (the default).
+
+    Raises:
+        BgganError: the file is missing, not a generator file, or its tensors do not match the
+            config it declares.
+    """
+    config, state = read_generator_state(path, prefer_ema)
+    try:
+        model = GlassNet(**config)
+    except (TypeError, ValueError) as e:
+        raise BgganError(f"{path}: invalid generator config {config} ({e})") from None
+    return load_state(model, state, path).to(map_location).eval()

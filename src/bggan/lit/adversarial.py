@@ -1,0 +1,86 @@
+"""Stage 2 of BGGAN's training: the generator against two PatchGAN critics (WGAN-GP)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bggan.errors import BgganError
+from bggan.lit.base import BokehModule
+from bggan.losses import GP_WEIGHT, GeneratorLoss, critic_loss
+from bggan.models.glassnet import GlassNet
+
+
+class AdversarialModule(BokehModule):
+    """Adversarial fine-tuning with manual optimization: two Adam optimizers, generator and critics.
+
+    Every batch updates the critics once with ``D(fake) - D(real) + gp_weight * GP`` (averaged
+    over the two critics); every ``n_critic``-th batch also updates the generator with
+    ``loss(G(x), y, critic)`` (BGGAN: ``0.5 L1 + 0.05 (1 - SSIM) + 0.1 VGG + 1 adv``).
+
+    Counting: Lightning advances ``trainer.global_step`` on *every* optimizer step, critic and
+    generator alike, so here ``global_step = batches + generator steps``. Length a run in epochs;
+    ``generator_steps`` and ``batches_seen`` (saved in checkpoints) count what they say.
+
+    Args:
+        generator, loss, lr, betas, ema_decay, grid_images, channels_last: see :class:`BokehModule`.
+        critic: a :class:`~bggan.models.MultiCritic` (or one critic).
+        n_critic: critic updates per generator update (>= 1).
+        gp_weight: lambda of the gradient penalty (10).
+        critic_lr: the critics' learning rate (``None``: same as ``lr``).
+    """
+
+    stage = "adversarial"
+    needs_critic = True
+
+    def __init__(self, generator: GlassNet, loss: GeneratorLoss, critic: nn.Module, lr: float = 1e-4,
+                 betas: tuple[float, float] = (0.0, 0.9), n_critic: int = 1, gp_weight: float = GP_WEIGHT,
+                 critic_lr: float | None = None, ema_decay: float | None = None, grid_images: int = 4,
+                 channels_last: bool = False):
+        super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last)
+        if n_critic < 1:
+            raise BgganError(f"stage.n_critic must be >= 1, got {n_critic}")
+        if gp_weight < 0:
+            raise BgganError(f"stage.gp_weight must be >= 0, got {gp_weight}")
+        self.automatic_optimization = False
+        self.critic = critic
+        self.n_critic, self.gp_weight = n_critic, gp_weight
+        self.critic_lr = lr if critic_lr is None else critic_lr
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+        self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_c = self.optimizers()
+        x, real = self.layout(batch["input"]), batch["target"]
+        generator_turn = int(self.batches_seen + 1) % self.n_critic == 0
+        with torch.set_grad_enabled(generator_turn):
+            fake, _ = self.generator(x)
+
+        self.toggle_optimizer(opt_c)
+        c = critic_loss(self.critic, real, fake.detach(), self.gp_weight)
+        self.check_finite(c.total, {"wasserstein": c.wasserstein, "gp": c.penalty}, "the critic loss")
+        opt_c.zero_grad(set_to_none=True)
+        self.manual_backward(c.total)
+        opt_c.step()
+        self.untoggle_optimizer(opt_c)
+        self.batches_seen += 1
+        self.log_dict({"train/critic": c.total.detach(), "train/wasserstein": c.wasserstein, "train/gp": c.penalty},
+                      prog_bar=False)
+        self.log("train/W", c.wasserstein, prog_bar=True, logger=False)
+
+        if generator_turn:
+            self.toggle_optimizer(opt_g)  # critics frozen: the adversarial term's gradient reaches G only
+            out = self.loss(fake, real, critic=self.critic)
+            self.check_finite(out.total, out.terms, "the generator loss")
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(out.total)
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
+            self.generator_steps += 1
+            self.update_ema()
+            self.log_terms("train", out, prog_bar=("total",))
+        self.log("train/generator_steps", self.generator_steps.float(), on_step=True, on_epoch=False)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
+                torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, betas=self.betas)]

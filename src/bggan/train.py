@@ -1,0 +1,173 @@
+"""One training run from a composed config: build everything, fit, keep the artifacts in the run folder.
+
+A run folder holds ``config.yaml`` (the resolved config), ``checkpoints/`` (``best-*.ckpt`` by
+``val/psnr`` and ``last.ckpt``, written atomically), ``logs/`` (the loggers' files),
+``images/`` (validation grids) and, at the end, ``generator.safetensors`` (the best checkpoint's
+generator, its EMA copy when EMA is on: what ``bggan-sample --weights`` and the export take).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+
+from bggan.errors import BgganError
+from bggan.files import atomic_output
+from bggan.lit import AtomicCheckpointIO, BokehModule
+from bggan.models.weights import load_state, read_generator_state, save_generator
+
+#: ``init_from`` value that starts the generator from its random initialisation.
+SCRATCH = "scratch"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind."""
+
+    run_dir: Path
+    last: Path | None
+    best: Path | None
+    generator: Path | None  #: ``generator.safetensors``, from the best checkpoint (EMA weights when on)
+    metrics: dict[str, float] = field(default_factory=dict)  #: the last validation's ``val/*`` values
+    interrupted: bool = False
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The :class:`BgganError` inside Hydra's ``InstantiationException`` (which wraps what a ``_target_`` raised)."""
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def build(node: DictConfig, **kwargs):
+    """``instantiate`` that lets a :class:`BgganError` from the target through unwrapped."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        inner = unwrap(e)
+        if isinstance(inner, BgganError):
+            raise inner from None
+        raise
+
+
+def resolve_resume(ckpt_path: str | None, checkpoints: Path) -> str | None:
+    """``ckpt_path`` as given (``last`` meaning this run folder's ``last.ckpt``), checked to exist.
+
+    Without ``ckpt_path``, a run folder that already holds checkpoints is refused: a new run
+    would overwrite them.
+    """
+    if ckpt_path is None:
+        if rank_zero_only.rank == 0 and any(checkpoints.glob("*.ckpt")):
+            raise BgganError(f"{checkpoints} already holds checkpoints: resume with ckpt_path=last, "
+                             "or start a new run folder (name=... or hydra.run.dir=...)")
+        return None
+    path = checkpoints / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        raise BgganError(f"ckpt_path={ckpt_path}: {path} does not exist")
+    return str(path)
+
+
+def init_generator(module: BokehModule, init_from: str | None) -> str:
+    """Load the generator's starting weights (``init_from``: a ``.ckpt`` or ``.safetensors``); says what it did."""
+    if init_from is None:
+        if module.needs_critic:
+            raise BgganError(f"stage={module.stage} starts from a trained generator: set init_from=PATH (a pretrain "
+                             f"checkpoint or generator .safetensors), or init_from={SCRATCH}")
+        return "random initialisation"
+    if init_from == SCRATCH:
+        return "random initialisation (init_from=scratch)"
+    config, state = read_generator_state(init_from)
+    mine = module.generator.config
+    differ = {k: (config[k], mine[k]) for k in ("c1", "c2", "n_res", "norm") if k in config and config[k] != mine[k]}
+    if differ:
+        detail = ", ".join(f"{k}: {a} there, {b} here" for k, (a, b) in differ.items())
+        raise BgganError(f"init_from={init_from} is a different generator ({detail}); pick the matching model=")
+    load_state(module.generator, state, init_from)
+    return f"generator weights from {init_from}"
+
+
+def write_config(cfg: DictConfig, run_dir: Path, resuming: bool) -> Path:
+    """The resolved config as ``config.yaml`` (a resumed run adds ``config.resumed-<time>.yaml``)."""
+    name = f"config.resumed-{time.strftime('%Y%m%d-%H%M%S')}.yaml" if resuming else "config.yaml"
+    path = run_dir / name
+    with atomic_output(path, overwrite=resuming) as tmp:
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path
+
+
+def build_module(cfg: DictConfig) -> BokehModule:
+    """The stage's LightningModule with the model and loss the config names."""
+    cls = get_class(cfg.stage._target_)
+    parts = {"generator": build(cfg.model.generator), "loss": build(cfg.loss)}
+    if getattr(cls, "needs_critic", False):
+        parts["critic"] = build(cfg.model.critic)
+    return build(cfg.stage, **parts)
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
+    checkpoint = build(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
+    try:
+        logger = build(cfg.logger, save_dir=str(run_dir))
+    except ModuleNotFoundError as e:
+        raise BgganError(f"logger={cfg.logger._target_.rsplit('.', 1)[-1]} needs the '{e.name}' package "
+                         f"(pip install {e.name}), or use logger=csv") from None
+    trainer = build(cfg.trainer, default_root_dir=str(run_dir), logger=logger, callbacks=[checkpoint],
+                    plugins=[AtomicCheckpointIO()])
+    return trainer, checkpoint
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
+    """Run one training stage as ``cfg`` says (see ``conf/train.yaml``), in ``run_dir``.
+
+    Raises:
+        BgganError: a bad config value, missing data or weights; :class:`~bggan.errors.TrainingFailed`
+            when a loss or gradient stops being finite.
+    """
+    run_dir = Path(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    ckpt_path = resolve_resume(cfg.get("ckpt_path"), checkpoints)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.get("matmul_precision"):
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+
+    datamodule = build(cfg.data)
+    module = build_module(cfg)
+    start = "resumed from " + ckpt_path if ckpt_path else init_generator(module, cfg.get("init_from"))
+    trainer, checkpoint = build_trainer(cfg, run_dir)
+    if trainer.global_rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(cfg, run_dir, resuming=ckpt_path is not None)
+    rank_zero_info(f"stage {module.stage}: {module.generator.summary()}; loss {module.loss.describe()}; "
+                   f"generator from {start}\nrun folder: {run_dir}")
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    result = TrainResult(run_dir, _path(checkpoint.last_model_path), _path(checkpoint.best_model_path), None,
+                         metrics, trainer.interrupted)
+    if trainer.global_rank == 0:
+        source = result.best or result.last
+        if source is not None:
+            result.generator = export_generator(source, run_dir / "generator.safetensors")
+    return result
+
+
+def export_generator(checkpoint: Path, out: Path) -> Path:
+    """Write the generator of a training checkpoint (EMA weights when the run had EMA) as safetensors."""
+    from bggan.models.weights import load_generator
+
+    model = load_generator(checkpoint)
+    return save_generator(model, out, overwrite=True, metadata={"source": str(checkpoint)})
+
+
+def _path(text: str) -> Path | None:
+    return Path(text) if text else None
