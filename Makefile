@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast bench clean-venv
+.PHONY: demo sample test test-fast bench clean-venv
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ $(VENV)/.export: $(VENV)/.base
 	$(PY) -m pip check
 	touch $@
 
-## main job (for now): build the released Glass-Net, load WEIGHTS if given, render a sample
+## the main job: synthetic pairs -> pretrain -> adversarial (tiny model, CPU) -> scores vs identity
+## (VGG=/path/to/vgg19-dcbb9e9d.pth turns the perceptual term on)
 demo: $(VENV)/.base
+	$(VENV)/bin/bggan-demo --out outputs/demo --overwrite $(if $(VGG),--vgg-weights $(VGG))
+
+## render the built-in test scene with a generator: make sample WEIGHTS=generator.safetensors
+sample: $(VENV)/.base
 	mkdir -p outputs
 	$(VENV)/bin/bggan-sample --out outputs/sample.png --overwrite $(if $(WEIGHTS),--weights $(WEIGHTS))
 

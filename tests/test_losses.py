@@ -2,9 +2,19 @@ import pytest
 import torch
 from torch import nn
 
-from bggan.losses import PerceptualLoss, SSIMLoss, critic_loss, generator_adversarial_loss, gradient_penalty, ssim_loss
+from bggan.errors import BgganError
+from bggan.losses import (
+    GeneratorLoss,
+    PerceptualLoss,
+    SSIMLoss,
+    critic_loss,
+    generator_adversarial_loss,
+    gradient_penalty,
+    ssim_loss,
+)
 from bggan.models import GlassNet
 from bggan.models.critic import MultiCritic, PatchCritic
+from bggan.models.vgg import VGG19_URL, vgg19_features
 
 
 class Linear(nn.Module):
@@ -143,3 +153,104 @@ def test_perceptual_loss_normalises_like_imagenet_and_trains_pred_only():
     assert loss(target, target).item() == 0
     loss.train()
     assert not features.training  # stays in eval mode
+
+
+# ----------------------------------------------------------------- GeneratorLoss
+
+
+def _pair(seed=0, size=(32, 32)):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(2, 3, *size, generator=g) * 2 - 1, torch.rand(2, 3, *size, generator=g) * 2 - 1
+
+
+def test_generator_loss_is_the_weighted_sum_of_its_unweighted_terms():
+    torch.manual_seed(0)
+    critic = MultiCritic(ndf=4, norm="instance")
+    features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())  # a cheap stand-in for VGG19
+    pred, target = _pair()
+    pred.requires_grad_(True)
+    out = GeneratorLoss(w_l1=0.5, w_ssim=0.05, w_vgg=0.1, w_adv=2.0, vgg_features=features)(pred, target, critic)
+    expected = {"l1": (pred - target).abs().mean(), "ssim": ssim_loss(pred, target),
+                "vgg": PerceptualLoss(features)(pred, target), "adv": generator_adversarial_loss(critic, pred)}
+    assert list(out.terms) == ["l1", "ssim", "vgg", "adv"]
+    for name, value in expected.items():
+        torch.testing.assert_close(out.terms[name], value.detach())
+        assert not out.terms[name].requires_grad  # for logging only
+    hand = 0.5 * expected["l1"] + 0.05 * expected["ssim"] + 0.1 * expected["vgg"] + 2.0 * expected["adv"]
+    torch.testing.assert_close(out.total, hand)
+    assert out.terms["vgg"] > 0 and out.terms["adv"] != 0
+    out.total.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+
+
+def test_generator_loss_defaults_are_bggan_pretraining():
+    pred, target = _pair(1)
+    loss = GeneratorLoss()
+    out = loss(pred, target)
+    assert list(out.terms) == ["l1", "ssim"] and loss.perceptual is None
+    torch.testing.assert_close(out.total, 0.5 * (pred - target).abs().mean() + ssim_loss(pred, target))
+    assert loss.describe() == "0.5*L1 + 1*(1-SSIM)"
+
+
+def test_vgg_term_with_a_random_vgg19():
+    torch.manual_seed(0)
+    features = vgg19_features()
+    loss = GeneratorLoss(w_l1=0.0, w_ssim=0.0, w_vgg=0.1, vgg_features=features)
+    assert loss.perceptual.features is features and not any(p.requires_grad for p in features.parameters())
+    pred, target = _pair(4, size=(16, 16))
+    out = loss(pred, target)
+    assert list(out.terms) == ["vgg"] and out.terms["vgg"] > 0
+    torch.testing.assert_close(out.total, 0.1 * PerceptualLoss(features)(pred, target))
+
+
+def test_a_zero_weight_skips_its_term(tmp_path):
+    pred, target = _pair(2)
+    out = GeneratorLoss(w_l1=0.0, w_ssim=1.0)(pred, target)
+    assert list(out.terms) == ["ssim"]
+    torch.testing.assert_close(out.total, ssim_loss(pred, target))
+    # w_vgg=0: the VGG19 file is never read, so a missing one is no error
+    loss = GeneratorLoss(w_l1=1.0, w_ssim=0.0, w_vgg=0.0, vgg_weights=str(tmp_path / "missing.pth"))
+    assert loss.perceptual is None and list(loss(pred, target).terms) == ["l1"]
+    nothing = GeneratorLoss(w_l1=0, w_ssim=0)
+    assert nothing(pred, target).terms == {} and nothing(pred, target).total == 0 and nothing.describe() == "0"
+
+
+@pytest.mark.parametrize("name", ["w_l1", "w_ssim", "w_vgg", "w_adv"])
+def test_negative_weights_are_refused_naming_the_key(name):
+    with pytest.raises(BgganError, match=f"loss.{name} must be >= 0, got -0.1"):
+        GeneratorLoss(**{name: -0.1})
+
+
+def test_adversarial_term_needs_a_critic():
+    pred, target = _pair(3)
+    with pytest.raises(ValueError, match="needs the critic"):
+        GeneratorLoss(w_adv=1.0)(pred, target)
+
+
+def test_missing_vgg_file_names_the_config_key(tmp_path):
+    with pytest.raises(BgganError, match="loss.vgg_weights=.*no such file"):
+        GeneratorLoss(w_vgg=0.1, vgg_weights=str(tmp_path / "vgg19.pth"))
+
+
+def test_uncached_vgg_without_network_says_how_to_go_on(tmp_path, monkeypatch):
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    urls = []
+
+    def offline(url, dst, *args, **kwargs):
+        urls.append(url)
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(BgganError) as info:
+        GeneratorLoss(w_vgg=0.1, vgg_weights=None)
+    message = str(info.value)
+    assert "loss.vgg_weights=" in message and "loss.w_vgg=0" in message and "network is unreachable" in message
+    assert "\n" not in message
+    assert urls == [VGG19_URL]
+    assert not (hub / "checkpoints" / VGG19_URL.rsplit("/", 1)[-1]).exists()
+
+
+def test_describe_lists_the_weighted_terms():
+    loss = GeneratorLoss(w_l1=0.5, w_ssim=0.05, w_vgg=0.1, w_adv=1.0, vgg_features=nn.Identity())
+    assert loss.describe() == "0.5*L1 + 0.05*(1-SSIM) + 0.1*VGG + 1*adv"

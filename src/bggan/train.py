@@ -85,6 +85,9 @@ def init_generator(module: BokehModule, init_from: str | None) -> str:
         return "random initialisation"
     if init_from == SCRATCH:
         return "random initialisation (init_from=scratch)"
+    if not Path(init_from).is_file():
+        raise BgganError(f"init_from={init_from}: no such file (a pretrain checkpoint or generator .safetensors, "
+                         f"or {SCRATCH})")
     config, state = read_generator_state(init_from)
     mine = module.generator.config
     differ = {k: (config[k], mine[k]) for k in ("c1", "c2", "n_res", "norm") if k in config and config[k] != mine[k]}

@@ -81,3 +81,27 @@ def test_norm_of_a_1x1_map_is_zero_and_differentiable(form):
     assert out.abs().max() == 0
     out.sum().backward()
     assert x.grad is not None
+
+
+@pytest.mark.parametrize("kind", ["official", "instance"])
+def test_reduce_form_returns_bfloat16_with_float32_statistics(kind):
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 16, 24) * 3 + 1
+    norm = InstanceNorm(kind, "reduce")
+    out = norm(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    reference = norm(x)
+    scale = reference.abs().max()
+    assert (out.float() - reference).abs().max() <= 1e-2 * scale  # bf16 rounding of input and output only
+    # computed in float32 and rounded once: exactly the float32 result on the same (rounded) input
+    assert torch.equal(out, norm(x.bfloat16().float()).bfloat16())
+
+
+@pytest.mark.parametrize("kind", ["official", "instance"])
+def test_reduce_form_keeps_float64(kind):
+    x = torch.randn(2, 4, 6, 10, dtype=torch.float64) * 3 + 1
+    out = InstanceNorm(kind, "reduce")(x)
+    assert out.dtype == torch.float64
+    mean, n = x.mean((2, 3), keepdim=True), 60 if kind == "official" else 1
+    expected = (x - mean) / torch.sqrt(n * x.var((2, 3), unbiased=False, keepdim=True) + 1e-5)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)

@@ -24,6 +24,8 @@ def config_dir() -> Path:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from pytorch_lightning.utilities import rank_zero_only
+
     from bggan.train import train, unwrap  # after Hydra has parsed the command line: --help stays fast
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -39,8 +41,9 @@ def main(cfg: DictConfig) -> float | None:
         print(f"{PROG}: interrupted; resume with name=<this run's name> ckpt_path=last ({run_dir})", file=sys.stderr)
         sys.exit(130)
     summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
-    print(f"run folder: {run_dir}\n  {summary}\n  last: {result.last}\n  best: {result.best}\n"
-          f"  generator: {result.generator}")
+    if rank_zero_only.rank == 0:  # under DDP every process gets here; rank 0 exported the generator
+        print(f"run folder: {run_dir}\n  {summary}\n  last: {result.last}\n  best: {result.best}\n"
+              f"  generator: {result.generator}")
     return result.metrics.get("val/psnr")  # for Hydra sweepers that optimise a value
 
 

@@ -2,7 +2,7 @@
 
 from bggan.lit.adversarial import AdversarialModule
 from bggan.lit.base import BokehModule
-from bggan.lit.checkpoint_io import AtomicCheckpointIO
+from bggan.lit.checkpoint_io import AtomicCheckpointIO, BestAndLastCheckpoint
 from bggan.lit.pretrain import PretrainModule
 
-__all__ = ["AdversarialModule", "AtomicCheckpointIO", "BokehModule", "PretrainModule"]
+__all__ = ["AdversarialModule", "AtomicCheckpointIO", "BestAndLastCheckpoint", "BokehModule", "PretrainModule"]

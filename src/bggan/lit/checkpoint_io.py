@@ -1,4 +1,4 @@
-"""Checkpoint writes that a kill cannot truncate: a temporary file beside the target, then one rename."""
+"""Checkpoints you can trust: atomic writes (a kill cannot truncate one) and a last.ckpt that is always the last epoch."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from bggan.files import FILE_MODE
 
@@ -38,3 +39,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """:class:`ModelCheckpoint` whose ``save_last`` writes ``last.ckpt`` at every save point, as before Lightning 2.6.
+
+    Lightning 2.6 writes ``last.ckpt`` only when a top-k checkpoint is written at the same step:
+    with ``monitor`` and ``save_top_k=1``, an epoch that does not improve the metric leaves
+    ``last.ckpt`` at the best epoch, and ``ckpt_path=last`` would resume from there.
+    """
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_behind(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_behind(trainer)
+
+    def _save_last_if_behind(self, trainer) -> None:
+        # skipped when Lightning saved at this step already (then it wrote last.ckpt too), in a
+        # sanity check, outside fit
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

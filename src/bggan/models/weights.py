@@ -66,7 +66,10 @@ def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, tor
     info = ckpt.get("bggan") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or "generator" not in info or "state_dict" not in ckpt:
         raise BgganError(f"{path}: not a bggan training checkpoint (no 'bggan' entry)")
-    prefix = "ema.module." if prefer_ema and info.get("ema") else "generator."
+    # An EMA that was never updated (n_averaged == 0) is a stale copy: the generator is what validation used.
+    averaged = ckpt["state_dict"].get("ema.n_averaged")
+    use_ema = prefer_ema and info.get("ema") and averaged is not None and int(averaged) > 0
+    prefix = "ema.module." if use_ema else "generator."
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     source = "EMA generator" if prefix.startswith("ema") else "generator"
     return {k: info["generator"][k] for k in _CONFIG_KEYS if k in info["generator"]}, state, source
@@ -75,7 +78,8 @@ def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, tor
 def read_generator_state(path: str | os.PathLike, prefer_ema: bool = True) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(config, state_dict)`` of a generator from a ``.safetensors`` file or a training ``.ckpt``.
 
-    A training checkpoint of a run with EMA on gives the EMA weights unless ``prefer_ema`` is false.
+    A training checkpoint of a run with EMA on gives the EMA weights (once the EMA has been updated, as
+    validation does) unless ``prefer_ema`` is false.
 
     Raises:
         BgganError: the file is missing or is neither kind of generator file.

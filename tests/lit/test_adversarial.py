@@ -1,0 +1,96 @@
+import itertools
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from bggan.errors import BgganError
+from bggan.lit import AdversarialModule
+from bggan.losses import GeneratorLoss
+from tests.lit.common import LIGHTNING_NOISE, flat, loader, make_trainer, tiny_critic, tiny_generator
+
+pytestmark = pytest.mark.filterwarnings(*LIGHTNING_NOISE)
+
+
+def adversarial(n_critic=1, ema_decay=None, **kwargs):
+    loss = GeneratorLoss(w_l1=0.5, w_ssim=0.05, w_adv=1.0)
+    return AdversarialModule(tiny_generator(), loss, tiny_critic(), lr=1e-3, n_critic=n_critic,
+                             ema_decay=ema_decay, **kwargs)
+
+
+class Snapshots(pl.Callback):
+    """The generator's, the critics' and the EMA's parameters before the first batch and after each one."""
+
+    def __init__(self):
+        self.generator, self.critic, self.ema = [], [], []
+
+    def _take(self, module):
+        self.generator.append(flat(module.generator))
+        self.critic.append(flat(module.critic))
+        self.ema.append(flat(module.ema.module) if module.ema is not None else None)
+
+    def on_train_start(self, trainer, pl_module):
+        self._take(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._take(pl_module)
+
+
+def changed(series):
+    return [not torch.equal(a, b) for a, b in itertools.pairwise(series)]
+
+
+def test_critics_step_every_batch_and_the_generator_every_n_critic(tmp_path):
+    module = adversarial(n_critic=2, ema_decay=0.9)
+    snaps = Snapshots()
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[snaps])
+    trainer.fit(module, loader(n=8, batch_size=2))
+    assert int(module.batches_seen) == 4 and int(module.generator_steps) == 2
+    assert trainer.global_step == 6  # Lightning counts critic and generator steps alike
+    assert changed(snaps.generator) == [False, True, False, True]
+    assert changed(snaps.critic) == [True, True, True, True]
+    assert changed(snaps.ema) == [False, True, False, True]  # updated after generator steps only
+
+    # EMA: the first update copies the generator, later ones average with decay 0.9
+    g1, g2 = snaps.generator[2], snaps.generator[4]
+    assert torch.equal(snaps.ema[2], g1)
+    torch.testing.assert_close(snaps.ema[4], 0.9 * g1 + 0.1 * g2)
+    assert not torch.equal(snaps.ema[4], g2)
+    assert int(module.ema.n_averaged) == 2
+    assert module.inference_generator is module.ema.module
+
+
+def test_ema_is_used_for_validation_only_once_updated():
+    module = adversarial(ema_decay=0.99)
+    assert module.inference_generator is module.generator  # nothing averaged yet
+    module.update_ema()
+    assert module.inference_generator is module.ema.module
+    assert not any(p.requires_grad for p in module.ema.parameters())
+
+
+def _psnr(pred, target):
+    """Mean over images of 10 log10(1 / MSE) on [0, 1]."""
+    pred, target = ((pred + 1) / 2).clamp(0, 1), ((target + 1) / 2).clamp(0, 1)
+    mse = ((pred - target) ** 2).flatten(1).mean(1)
+    return float((10 * torch.log10(1 / mse)).mean())
+
+
+def test_validation_scores_the_ema_generator(tmp_path):
+    module = adversarial(n_critic=1, ema_decay=0.5)
+    data = loader(n=2, batch_size=2)
+    trainer = make_trainer(tmp_path, max_epochs=3)
+    trainer.fit(module, data)  # no validation during fit
+    trainer.validate(module, data, verbose=False)
+    batch = next(iter(data))
+    with torch.no_grad():
+        ema_psnr = _psnr(module.ema.module.eval()(batch["input"])[0], batch["target"])
+        own_psnr = _psnr(module.generator.eval()(batch["input"])[0], batch["target"])
+    assert abs(ema_psnr - own_psnr) > 1e-3  # the two generators can be told apart
+    assert float(trainer.callback_metrics["val/psnr"]) == pytest.approx(ema_psnr, abs=1e-4)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"n_critic": 0}, "stage.n_critic must be >= 1"),
+                                                 ({"gp_weight": -1.0}, "stage.gp_weight must be >= 0")])
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(BgganError, match=message):
+        adversarial(**kwargs)

@@ -1,0 +1,81 @@
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from bggan.errors import BgganError
+from bggan.lit import PretrainModule
+from bggan.losses import GeneratorLoss
+from tests.lit.common import LIGHTNING_NOISE, flat, loader, make_trainer, tiny_generator
+
+pytestmark = pytest.mark.filterwarnings(*LIGHTNING_NOISE)
+
+
+class LossRecorder(pl.Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+
+def test_training_reduces_the_loss_on_a_fixed_batch(tmp_path):
+    module = PretrainModule(tiny_generator(), GeneratorLoss(), lr=1e-3)
+    recorder = LossRecorder()
+    trainer = make_trainer(tmp_path, max_steps=40, max_epochs=-1, callbacks=[recorder])
+    trainer.fit(module, loader(n=2, batch_size=2))
+    assert len(recorder.losses) == 40 and trainer.global_step == 40
+    first, last = recorder.losses[0], sum(recorder.losses[-5:]) / 5
+    assert last < 0.6 * first, recorder.losses
+
+
+class ParameterWatch(pl.Callback):
+    """Per optimizer step: which of stage 1 / stage 2 had gradients, and which changed."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        g = pl_module.generator
+        self.before = {"rough": flat(g.rough), "refine": flat(g.refine)}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        g = pl_module.generator
+        self.grads = {name: any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+                      for name, part in (("rough", g.rough), ("refine", g.refine))}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        g = pl_module.generator
+        changed = {"rough": not torch.equal(self.before["rough"], flat(g.rough)),
+                   "refine": not torch.equal(self.before["refine"], flat(g.refine))}
+        self.steps.append((trainer.current_epoch, self.grads, changed))
+
+
+def test_stage1_epochs_train_stage1_alone_first(tmp_path):
+    module = PretrainModule(tiny_generator(), GeneratorLoss(), lr=1e-3, stage1_epochs=1)
+    watch = ParameterWatch()
+    make_trainer(tmp_path, max_epochs=2, callbacks=[watch]).fit(module, loader(n=4, batch_size=2))
+    assert [epoch for epoch, _, _ in watch.steps] == [0, 0, 1, 1]
+    for epoch, grads, changed in watch.steps:
+        both = epoch == 1
+        assert grads == {"rough": True, "refine": both}, (epoch, grads)
+        assert changed == {"rough": True, "refine": both}, (epoch, changed)
+
+
+def test_stage1_epochs_compute_the_loss_on_the_rough_output(tmp_path):
+    module = PretrainModule(tiny_generator(dropout=0.0), GeneratorLoss(), stage1_epochs=1)
+    data = loader(n=2, batch_size=2)
+    batch = next(iter(data))
+    with torch.no_grad():
+        final, rough = module.generator(batch["input"])
+        rough_loss, final_loss = (float(module.loss(y, batch["target"]).total) for y in (rough, final))
+    assert abs(rough_loss - final_loss) > 1e-2  # the test can tell them apart
+    recorder = LossRecorder()
+    make_trainer(tmp_path, max_epochs=1, callbacks=[recorder]).fit(module, data)
+    assert recorder.losses == pytest.approx([rough_loss], rel=1e-5)
+
+
+def test_pretraining_refuses_an_adversarial_term():
+    with pytest.raises(BgganError, match="loss.w_adv=0.5"):
+        PretrainModule(tiny_generator(), GeneratorLoss(w_adv=0.5))
+    with pytest.raises(BgganError, match="stage.stage1_epochs must be >= 0"):
+        PretrainModule(tiny_generator(), GeneratorLoss(), stage1_epochs=-1)
