@@ -95,7 +95,7 @@ def init_generator(module: BokehModule, init_from: str | None) -> str:
         detail = ", ".join(f"{k}: {a} there, {b} here" for k, (a, b) in differ.items())
         raise BgganError(f"init_from={init_from} is a different generator ({detail}); pick the matching model=")
     load_state(module.generator, state, init_from)
-    return f"generator weights from {init_from}"
+    return f"weights from {init_from}"
 
 
 def write_config(cfg: DictConfig, run_dir: Path, resuming: bool) -> Path:
@@ -144,13 +144,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
 
     datamodule = build(cfg.data)
     module = build_module(cfg)
-    start = "resumed from " + ckpt_path if ckpt_path else init_generator(module, cfg.get("init_from"))
+    start = f"resumed from {ckpt_path}" if ckpt_path else init_generator(module, cfg.get("init_from"))
     trainer, checkpoint = build_trainer(cfg, run_dir)
     if trainer.global_rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(cfg, run_dir, resuming=ckpt_path is not None)
     rank_zero_info(f"stage {module.stage}: {module.generator.summary()}; loss {module.loss.describe()}; "
-                   f"generator from {start}\nrun folder: {run_dir}")
+                   f"generator: {start}\nrun folder: {run_dir}")
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
