@@ -23,7 +23,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from bggan.errors import BgganError
 from bggan.files import atomic_output
 from bggan.lit import AtomicCheckpointIO, BokehModule
-from bggan.models.weights import load_state, read_generator_state, save_generator
+from bggan.models.weights import load_generator, load_state, read_generator_state, save_generator
 
 #: ``init_from`` value that starts the generator from its random initialisation.
 SCRATCH = "scratch"
@@ -166,8 +166,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
 
 def export_generator(checkpoint: Path, out: Path) -> Path:
     """Write the generator of a training checkpoint (EMA weights when the run had EMA) as safetensors."""
-    from bggan.models.weights import load_generator
-
     model = load_generator(checkpoint)
     return save_generator(model, out, overwrite=True, metadata={"source": str(checkpoint)})
 

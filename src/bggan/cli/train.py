@@ -26,17 +26,14 @@ def config_dir() -> Path:
 def main(cfg: DictConfig) -> float | None:
     from pytorch_lightning.utilities import rank_zero_only
 
-    from bggan.train import train, unwrap  # after Hydra has parsed the command line: --help stays fast
+    from bggan.train import train  # after Hydra has parsed the command line: --help stays fast
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         result = train(cfg, run_dir)
-    except Exception as e:  # only a BgganError becomes one line; anything else re-raises
-        inner = unwrap(e)
-        if not isinstance(inner, BgganError):
-            raise
-        print(f"{PROG}: error: {inner}", file=sys.stderr)
-        sys.exit(inner.exit_code)
+    except BgganError as e:  # train() builds every config node through build(), which unwraps Hydra's wrapper
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     if result.interrupted:
         print(f"{PROG}: interrupted; resume with name=<this run's name> ckpt_path=last ({run_dir})", file=sys.stderr)
         sys.exit(130)

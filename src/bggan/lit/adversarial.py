@@ -64,9 +64,8 @@ class AdversarialModule(BokehModule):
         opt_c.step()
         self.untoggle_optimizer(opt_c)
         self.batches_seen += 1
-        self.log_dict({"train/critic": c.total.detach(), "train/wasserstein": c.wasserstein, "train/gp": c.penalty},
-                      prog_bar=False)
-        self.log("train/W", c.wasserstein, prog_bar=True, logger=False)
+        self.log_dict({"train/critic": c.total.detach(), "train/gp": c.penalty})
+        self.log("train/wasserstein", c.wasserstein, prog_bar=True)
 
         if generator_turn:
             self.toggle_optimizer(opt_g)  # critics frozen: the adversarial term's gradient reaches G only
