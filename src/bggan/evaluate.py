@@ -20,6 +20,11 @@ from bggan.losses import to_unit_range
 from bggan.models.glassnet import GlassNet
 
 
+def image_metrics() -> tuple[PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure]:
+    """Fresh PSNR and SSIM metrics with this module's conventions (also what training validation logs)."""
+    return PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)), StructuralSimilarityIndexMeasure(data_range=1.0)
+
+
 @dataclass
 class Scores:
     """Mean PSNR (dB) and SSIM over ``images`` pairs, and the model's seconds per image."""
@@ -39,8 +44,7 @@ def evaluate(model: GlassNet | None, pairs: Dataset, desc: str = "evaluating") -
         pairs: items ``{"input", "target"}``, ``(H, W, 3)`` uint8 (e.g. the validation split of
             :class:`~bggan.data.SyntheticPairs` or :class:`~bggan.data.PairedImages`).
     """
-    psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
-    ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+    psnr, ssim = image_metrics()
     if model is not None:
         model.eval()
     seconds = 0.0

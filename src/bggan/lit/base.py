@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from pytorch_lightning import LightningModule
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from bggan.errors import BgganError, TrainingFailed
+from bggan.evaluate import image_metrics
 from bggan.images import write_rgb
 from bggan.losses import GeneratorLoss, LossTerms, to_unit_range
 from bggan.models.glassnet import GlassNet, pad_to_multiple
@@ -35,8 +35,8 @@ class BokehModule(LightningModule):
     Batches are ``{"input", "target"}`` of ``(B, 3, H, W)`` in [-1, 1] (see
     :class:`~bggan.data.BokehDataModule`).
 
-    Validation: PSNR and SSIM (torchmetrics) on images mapped to [0, 1] and clamped, RGB, no
-    border crop, averaged over images; logged per epoch as ``val/psnr`` and ``val/ssim`` for the
+    Validation: PSNR and SSIM with :func:`bggan.evaluate.image_metrics`' conventions (torchmetrics,
+    [0, 1] clamped, RGB, no border crop, averaged over images); logged per epoch as ``val/psnr`` and ``val/ssim`` for the
     final output, ``*_rough`` for stage 1 and ``*_identity`` for the input itself (the baseline a
     model must beat). The first ``grid_images`` validation images are written as one PNG per epoch
     (rows of input | rough | final | target) to ``<run>/images/`` and sent to a TensorBoard
@@ -72,8 +72,9 @@ class BokehModule(LightningModule):
             self.ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
             self.ema.requires_grad_(False)
         self.grid_images, self.channels_last = grid_images, channels_last
-        self.psnr = nn.ModuleDict({s: PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)) for s in SERIES})
-        self.ssim = nn.ModuleDict({s: StructuralSimilarityIndexMeasure(data_range=1.0) for s in SERIES})
+        metrics = {s: image_metrics() for s in SERIES}
+        self.psnr = nn.ModuleDict({s: psnr for s, (psnr, _) in metrics.items()})
+        self.ssim = nn.ModuleDict({s: ssim for s, (_, ssim) in metrics.items()})
         self._grid: list[np.ndarray] = []
 
     # ----------------------------------------------------------------- the generator
