@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo sample test test-fast bench clean-venv
+.PHONY: demo sample export test test-fast bench clean-venv
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: $(VENV)/.base
 sample: $(VENV)/.base
 	mkdir -p outputs
 	$(VENV)/bin/bggan-sample --out outputs/sample.png --overwrite $(if $(WEIGHTS),--weights $(WEIGHTS))
+
+## a generator to ONNX, SavedModel and TFLite: make export WEIGHTS=path [SIZE=1024,1536]
+SIZE ?= 1024,1536
+export: $(VENV)/.export
+	$(VENV)/bin/bggan-export weights=$(WEIGHTS) size=[$(SIZE)]
 
 ## the whole suite, as CI runs it: slow and export tests included (export ones may not skip)
 test: $(VENV)/.export

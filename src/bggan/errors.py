@@ -11,3 +11,9 @@ class TrainingFailed(BgganError):
     """A run that started and could not go on (e.g. a loss became NaN): one line, exit code 1."""
 
     exit_code = 1
+
+
+class ExportFailed(BgganError):
+    """An export whose converted model misses a parity threshold or an op rule: one line naming the hop, exit code 1."""
+
+    exit_code = 1

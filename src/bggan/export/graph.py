@@ -1,0 +1,118 @@
+"""Glass-Net rewritten for conversion: the same numbers, in ops whose layout no converter can misread.
+
+:class:`ExportGraph` runs a :class:`~bggan.models.glassnet.GlassNet`'s own weights at one fixed
+input size and returns the final image only. Compared with ``GlassNet.forward`` it
+
+* normalizes with the average-pool form (constant full-map windows: AVERAGE_POOL_2D in TFLite);
+* never concatenates: ``conv(concat(a, b)) == conv_a(a) - conv_{-b}(b)`` with the kernel split
+  along its input channels, so the graph has no Concat whose axis a layout pass could confuse when
+  a channel count equals a spatial size (at 1024x1536 the bottleneck is 128 channels at 128x192);
+* never adds two feature maps: skips are written ``x - (-y)`` (see :func:`residual`), exactly;
+* has only static shapes: paddings and pool windows are Python ints, so the traced graph holds
+  no Shape/Gather arithmetic.
+
+Input ``(1, 3, H, W)`` in [-1, 1], ``H`` and ``W`` multiples of 8 -> ``(1, 3, H, W)`` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bggan.errors import BgganError
+from bggan.models.blocks import InstanceNorm, ResidualBlock, same_padding
+from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet
+
+
+def conv_same(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor | None = None,
+              bias: bool = True) -> torch.Tensor:
+    """``conv`` with TensorFlow "same" padding as a zero Pad (fused into the Conv after export)."""
+    top, bottom = same_padding(int(x.shape[-2]), conv.kernel_size[0], conv.stride[0])
+    left, right = same_padding(int(x.shape[-1]), conv.kernel_size[1], conv.stride[1])
+    if (top, bottom, left, right) != (0, 0, 0, 0):
+        x = F.pad(x, (left, right, top, bottom))
+    return F.conv2d(x, conv.weight if weight is None else weight, conv.bias if bias else None, conv.stride)
+
+
+def conv_split(parts: list[torch.Tensor], conv: nn.Conv2d | nn.ConvTranspose2d) -> torch.Tensor:
+    """``conv(torch.cat(parts, 1))`` as one convolution per part, combined with Sub (see :func:`residual`).
+
+    ``conv(cat(a, b)) == conv(a, K_a) - conv(b, -K_b)``; the bias goes to the first part.
+    """
+    transposed = isinstance(conv, nn.ConvTranspose2d)
+    kernels = conv.weight.split([int(p.shape[1]) for p in parts], dim=0 if transposed else 1)
+    out = None
+    for i, (part, kernel) in enumerate(zip(parts, kernels, strict=True)):
+        bias = conv.bias if i == 0 else None
+        kernel = kernel if i == 0 else -kernel
+        if transposed:
+            y = F.conv_transpose2d(part, kernel, bias, conv.stride, conv.padding)
+        else:
+            y = conv_same(part, conv, kernel, bias=i == 0)
+        out = y if out is None else out - y
+    return out
+
+
+def norm(x: torch.Tensor, layer: InstanceNorm, negate: bool = False) -> torch.Tensor:
+    """The pool form of ``layer`` with the window fixed at ``x``'s size; ``-norm`` when ``negate``."""
+    window = (int(x.shape[-2]), int(x.shape[-1]))
+    mean = F.avg_pool2d(x, window)
+    centred = mean - x if negate else x - mean
+    var = F.avg_pool2d(centred * centred, window)
+    if layer.kind == "official":
+        var = var * float(window[0] * window[1])
+    return centred * torch.rsqrt(var + layer.eps)
+
+
+def residual(x: torch.Tensor, block: ResidualBlock) -> torch.Tensor:
+    """The residual block with its skip as ``x - (-y)``: exact, and never an Add of two feature maps.
+
+    onnx2tf 1.29's Add compares its NHWC result with the ONNX (NCHW) output shape and, when they
+    differ, transposes both inputs to NCHW; later ops then guess the layout back, wrongly where a
+    channel count equals a spatial size. Sub has no such step.
+    """
+    y = F.relu(norm(conv_same(x, block.conv1), block.norm1))
+    return F.relu(x - norm(conv_same(y, block.conv2), block.norm2, negate=True))
+
+
+class ExportGraph(nn.Module):
+    """A GlassNet's final output at a fixed size, in conversion-friendly ops (see module doc).
+
+    Args:
+        generator: the model; its weights are shared, not copied. Put in eval mode (no dropout).
+        height, width: the fixed input size, multiples of 8.
+    """
+
+    def __init__(self, generator: GlassNet, height: int, width: int) -> None:
+        super().__init__()
+        if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < SIZE_MULTIPLE:
+            raise BgganError(f"export size must be multiples of {SIZE_MULTIPLE} (HxW), got {height}x{width}")
+        self.generator = generator.eval()
+        self.height, self.width = height, width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rough_stage, refine_stage = self.generator.rough, self.generator.refine
+        y = x
+        for layer in rough_stage.encoder:
+            y = F.relu(conv_same(y, layer[0]))
+        e4 = y
+        for block in rough_stage.res:
+            y = residual(y, block)
+        y = F.relu(conv_split([y, e4], rough_stage.decoder[0][0]))
+        for layer in rough_stage.decoder[1:]:
+            y = F.relu(F.conv_transpose2d(y, layer[0].weight, layer[0].bias, layer[0].stride, layer[0].padding))
+        rough = torch.tanh(conv_same(y, rough_stage.out))
+
+        feats = []
+        y = F.relu(conv_split([rough, x - rough], refine_stage.encoder[0][0]))
+        feats.append(y)
+        for layer in refine_stage.encoder[1:]:
+            y = F.relu(conv_same(y, layer[0]))
+            feats.append(y)
+        y = F.relu(conv_same(y, refine_stage.bridge[0]))
+        for block in refine_stage.res:
+            y = residual(y, block)
+        for up, skip in zip(refine_stage.decoder, feats[:0:-1], strict=True):
+            y = F.relu(conv_split([skip, y], up[0]))
+        return torch.tanh(conv_same(y, refine_stage.out))

@@ -1,0 +1,255 @@
+"""The whole bridge: generator weights -> ONNX -> TensorFlow SavedModel -> TFLite files, parity at every hop.
+
+:func:`export` writes into a hidden staging folder beside the output folder and renames it into place
+only when every hop met its threshold and every op rule held, so a failed or interrupted export never
+leaves files under the final names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bggan.errors import BgganError, ExportFailed
+from bggan.export.meter import Meter, peak_rss_bytes
+from bggan.export.parity import Parity, compare
+from bggan.export.tflite_check import TfliteCheck
+from bggan.files import FILE_MODE
+
+FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
+
+EXTRA_MODULES = ("onnx", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai_edge_litert")
+
+
+@dataclass
+class ExportConfig:
+    """One export; ``conf/export/default.yaml`` holds the same fields with their documentation.
+
+    ``size`` is ``(H, W)``, multiples of 8; PSNR thresholds are in dB on [-1, 1] outputs.
+    """
+
+    weights: str
+    out: str | None = None
+    overwrite: bool = False
+    size: tuple[int, int] = (1024, 1536)
+    ema: bool = True
+    int8_dynamic_range: bool = False
+    int8: bool = False
+    calibration_dir: str | None = None
+    calibration_count: int = 8
+    parity_images: int = 1
+    seed: int = 0
+    min_psnr_float32: float = 60.0
+    min_psnr_float16: float = 45.0
+    threads: int = 2
+
+    def out_dir(self) -> Path:
+        """``out``, or ``export/<weights file stem>-<H>x<W>``."""
+        if self.out:
+            return Path(self.out)
+        return Path("export") / f"{Path(self.weights).stem}-{self.size[0]}x{self.size[1]}"
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    parity: list[Parity] = field(default_factory=list)
+    tflite: dict[str, TfliteCheck] = field(default_factory=dict)
+    onnx_ops: dict[str, int] = field(default_factory=dict)
+    steps: list = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)
+    peak_rss_gb: float = 0.0
+    seconds: float = 0.0
+    source: dict = field(default_factory=dict)
+
+
+def require_extra() -> None:
+    """BgganError naming the missing package when the ``export`` extra is not installed."""
+    import importlib.util
+
+    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BgganError(f"the export extra is not installed (missing {', '.join(missing)}): "
+                         "pip install -e '.[export]'")
+
+
+def check_config(cfg: ExportConfig) -> Path:
+    """Every check that needs no conversion, done first; returns the output folder."""
+    from bggan.models.glassnet import SIZE_MULTIPLE
+
+    h, w = cfg.size
+    if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or min(h, w) < SIZE_MULTIPLE:
+        raise BgganError(f"size must be two multiples of {SIZE_MULTIPLE} (H, W), got {h}x{w}")
+    if cfg.parity_images < 1 or cfg.calibration_count < 1:
+        raise BgganError("parity_images and calibration_count must be at least 1")
+    if not Path(cfg.weights).is_file():
+        raise BgganError(f"{cfg.weights}: no such file")
+    if cfg.calibration_dir is not None and not Path(cfg.calibration_dir).is_dir():
+        raise BgganError(f"calibration folder {cfg.calibration_dir} does not exist")
+    out = cfg.out_dir()
+    if out.exists() and not cfg.overwrite:
+        raise BgganError(f"{out} exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise BgganError(f"{out} exists and is not a folder")
+    parent = out.parent
+    if parent.exists() and not parent.is_dir():
+        raise BgganError(f"{parent} is not a folder")
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _size(path: Path) -> int:
+    """Bytes in a file, or in all files under a folder."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _publish(staging: Path, out: Path, overwrite: bool) -> None:
+    """Rename ``staging`` to ``out``; an existing ``out`` (allowed by ``overwrite``) is removed only after."""
+    old = None
+    if out.exists():
+        if not overwrite:
+            raise BgganError(f"{out} exists; pass --overwrite to replace it")
+        old = out.with_name(f".{out.name}.old-{staging.name}")
+        out.rename(old)
+    staging.chmod(0o777 & ~FILE_MODE_MASK)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export(cfg: ExportConfig, log=print) -> ExportResult:
+    """Run the bridge for ``cfg``; returns what was measured. ``log`` gets one line per step.
+
+    Raises:
+        BgganError: bad input (exit code 2); ExportFailed: a hop missed its threshold or an op rule
+        (exit code 1). Either way nothing is left under ``cfg.out_dir()``.
+    """
+    out = check_config(cfg)
+    require_extra()
+    from bggan.models import load_generator
+
+    generator = load_generator(cfg.weights, prefer_ema=cfg.ema)  # BgganError for anything not a generator
+    new_parent = not out.parent.exists()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as e:
+        raise BgganError(f"cannot write to {out.parent}: {e.strerror}") from None
+    try:
+        result = _convert(cfg, generator, staging, log)
+        from bggan.export.report import write_report
+
+        result.source = {"weights": str(cfg.weights), "sha256": _sha256(Path(cfg.weights)),
+                         "generator": generator.summary(), "config": generator.config, "ema": cfg.ema}
+        result.files = {p.name: _size(p) for p in sorted(staging.iterdir())}
+        write_report(result, cfg, staging)
+        _publish(staging, out, cfg.overwrite)
+        result.out = out
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if new_parent and not any(out.parent.iterdir()):
+            out.parent.rmdir()  # made for this export, which failed
+
+
+def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
+    import time
+
+    from bggan.export.graph import ExportGraph
+    from bggan.export.inputs import export_images, to_model_nhwc
+    from bggan.export.onnx_file import onnx_op_census, write_onnx
+    from bggan.export.runners import run_onnx, run_saved_model, run_tflite, run_torch
+    from bggan.export.tf_model import onnx2tf_samples, onnx_to_keras, save_saved_model, write_tflite
+    from bggan.export.tflite_check import check_tflite
+
+    start = time.perf_counter()
+    h, w = cfg.size
+    meter = Meter()
+    result = ExportResult(out=staging, steps=meter.steps)
+    thresholds = {"float32": cfg.min_psnr_float32, "float16": cfg.min_psnr_float16}
+
+    def check(parity: Parity) -> None:
+        result.parity.append(parity)
+        log(f"  {parity.line()}")
+        if not parity.passed:
+            raise ExportFailed(f"parity failed at {parity.line()}")
+
+    with meter.step("images"):
+        n_images = max(cfg.parity_images, cfg.calibration_count if cfg.int8 else 0)
+        images = export_images(n_images, h, w, cfg.calibration_dir, cfg.seed)
+        x = to_model_nhwc(images[:cfg.parity_images])
+    source = cfg.calibration_dir or f"synthetic pairs, seeds {cfg.seed}..{cfg.seed + n_images - 1}"
+    log(f"[1/5] {len(images)} image(s) at {h}x{w} from {source}")
+
+    with meter.step("pytorch"):
+        reference = run_torch(generator, x)
+        graph = ExportGraph(generator, h, w)
+        check(compare("export graph (pool norm, no concat)", reference, run_torch(graph, x), thresholds["float32"]))
+
+    log("[2/5] PyTorch -> ONNX")
+    onnx_path = staging / "model.onnx"
+    with meter.step("onnx"):
+        replacements = write_onnx(graph, onnx_path)
+        result.onnx_ops = onnx_op_census(onnx_path)
+        if "InstanceNormalization" in result.onnx_ops or "AveragePool" not in result.onnx_ops:
+            raise ExportFailed(f"model.onnx: normalization is not in average-pool form ({result.onnx_ops})")
+        check(compare("onnx (onnxruntime)", reference, run_onnx(onnx_path, x), thresholds["float32"]))
+
+    log("[3/5] ONNX -> TensorFlow SavedModel (onnx2tf, NHWC)")
+    saved_model = staging / "saved_model"
+    with meter.step("tensorflow"):
+        keras_model = onnx_to_keras(onnx_path, replacements, staging / "work", onnx2tf_samples(images))
+        save_saved_model(keras_model, saved_model, h, w)
+        del keras_model
+        shutil.rmtree(staging / "work", ignore_errors=True)
+        check(compare("saved_model", reference, run_saved_model(saved_model, x), thresholds["float32"]))
+
+    kinds = ["float32", "float16"] + (["int8_dynamic_range"] if cfg.int8_dynamic_range else []) \
+        + (["int8"] if cfg.int8 else [])
+    log(f"[4/5] SavedModel -> TFLite ({', '.join(kinds)})")
+    tflite_float32 = None
+    for kind in kinds:
+        path = staging / f"model_{kind}.tflite"
+        with meter.step(f"tflite_{kind}"):
+            calibration = to_model_nhwc(images[:cfg.calibration_count]) if kind == "int8" else ()
+            write_tflite(saved_model, path, kind, (image[None] for image in calibration))
+            y = run_tflite(path, x, cfg.threads)
+            if kind == "float32":
+                tflite_float32 = y
+            check(compare(path.name, reference, y, thresholds.get(kind)))
+            if kind.startswith("int8"):
+                check(compare(path.name, tflite_float32, y, None, against="model_float32.tflite"))
+            result.tflite[path.name] = check_tflite(path)
+
+    log("[5/5] op rules and GPU-delegate compatibility")
+    for name, tflite in result.tflite.items():
+        ops = ", ".join(f"{op} {n}" for op, n in tflite.ops.items())
+        log(f"  {name}: GPU {'ok' if tflite.gpu_ready else 'NOT ready'}; {ops}")
+        if name.startswith("model_float") and (not tflite.gpu_ready or "AVERAGE_POOL_2D" not in tflite.ops):
+            raise ExportFailed(f"{name}: not fully GPU-delegate ready (analyzer ok: {tflite.analyzer_ok}, outside the "
+                               f"GPU list: {tflite.outside_gpu_list}, forbidden: {tflite.forbidden})")
+    result.peak_rss_gb = round(peak_rss_bytes() / 2**30, 2)
+    result.seconds = round(time.perf_counter() - start, 1)
+    return result
+
+
+def as_dict(result: ExportResult) -> dict:
+    """``result`` as plain JSON-ready data."""
+    data = asdict(result)
+    data["out"] = str(result.out)
+    for name, tflite in result.tflite.items():
+        data["tflite"][name]["gpu_ready"] = tflite.gpu_ready
+    data["parity"] = [{**asdict(p), "passed": p.passed} for p in result.parity]
+    return data

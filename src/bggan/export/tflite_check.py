@@ -1,0 +1,55 @@
+"""What a TFLite file holds: its op census and TensorFlow's GPU-delegate compatibility verdict."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Ops of the TFLite GPU delegate's supported list that an exported Glass-Net may contain
+#: (DEQUANTIZE: fp16 / int8 weights; QUANTIZE: the float ends of a full-integer model).
+GPU_OPS = frozenset({"ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEQUANTIZE", "MUL", "QUANTIZE", "RELU", "RSQRT",
+                     "SUB", "TANH", "TRANSPOSE_CONV"})
+#: Ops that must not appear: layout copies and the reductions the average-pool normalization replaces.
+FORBIDDEN_OPS = frozenset({"TRANSPOSE", "MEAN", "SUM", "STRIDED_SLICE", "PAD", "CONCATENATION", "RESHAPE"})
+
+_OP_LINE = re.compile(r"^\s+Op#\d+ ([A-Z0-9_]+)\(")
+
+
+@dataclass
+class TfliteCheck:
+    """``ops``: ``{op: count}``; ``analyzer_ok``: TensorFlow's GPU check passed; ``analyzer_notes``: its other lines
+    about the GPU; ``outside_gpu_list``: ops not in :data:`GPU_OPS`; ``forbidden``: ops in :data:`FORBIDDEN_OPS`."""
+
+    ops: dict[str, int]
+    analyzer_ok: bool
+    analyzer_notes: list[str] = field(default_factory=list)
+    outside_gpu_list: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+
+    @property
+    def gpu_ready(self) -> bool:
+        return self.analyzer_ok and not self.outside_gpu_list and not self.forbidden
+
+
+def analyze(path: Path) -> str:
+    """TensorFlow's model analyzer text for ``path``, GPU compatibility included."""
+    import tensorflow as tf
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        tf.lite.experimental.Analyzer.analyze(model_path=str(path), gpu_compatibility=True)
+    return text.getvalue()
+
+
+def check_tflite(path: Path) -> TfliteCheck:
+    text = analyze(path)
+    ops = Counter(m.group(1) for line in text.splitlines() if (m := _OP_LINE.match(line)))
+    ok = "looks compatible with GPU delegate" in text
+    notes = [line.strip() for line in text.splitlines()
+             if "GPU" in line and "looks compatible" not in line and "does not guarantee" not in line]
+    return TfliteCheck(ops=dict(sorted(ops.items())), analyzer_ok=ok, analyzer_notes=notes,
+                       outside_gpu_list=sorted(set(ops) - GPU_OPS), forbidden=sorted(set(ops) & FORBIDDEN_OPS))
