@@ -148,7 +148,13 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
     except OSError as e:
         raise BgganError(f"cannot write to {out.parent}: {e.strerror}") from None
     try:
-        result = _convert(cfg, generator, staging, log)
+        try:
+            result = _convert(cfg, generator, staging, log)
+        except (BgganError, MemoryError):
+            raise
+        except Exception as e:  # a converter's own failure: one line, not a traceback through TensorFlow
+            detail = (str(e).strip().splitlines() or [""])[0][:300]
+            raise ExportFailed(f"conversion failed: {type(e).__name__}: {detail}") from e
         from bggan.export.report import write_report
 
         result.source = {"weights": str(cfg.weights), "sha256": _sha256(Path(cfg.weights)),
