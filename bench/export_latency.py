@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bggan.export.runners import run_torch, tflite_interpreter
+from bggan.export.runners import onnx_session, run_torch, tflite_interpreter
 from bggan.models import load_generator
 
 
@@ -53,11 +53,7 @@ def main() -> None:
 
     rows.append(("pytorch eager, NCHW", *timed(torch_nchw, args.repeats)))
     rows.append(("pytorch eager, channels_last", *timed(lambda: run_torch(model, x), args.repeats)))
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    session = ort.InferenceSession(str(args.folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(args.folder / "model.onnx", args.threads)
     x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     rows.append(("onnxruntime (model.onnx)", *timed(lambda: session.run(None, {"image": x_nchw}), args.repeats)))
     for kind in ["float32", "float16"]:

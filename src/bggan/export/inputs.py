@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from bggan.errors import BgganError
-from bggan.images import read_rgb
+from bggan.images import read_rgb, to_model_range
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -40,5 +41,5 @@ def export_images(count: int, height: int, width: int, folder: str | Path | None
 
 
 def to_model_nhwc(images: list[np.ndarray]) -> np.ndarray:
-    """uint8 ``(H, W, 3)`` images -> ``(N, H, W, 3)`` float32 in [-1, 1] (``x / 127.5 - 1``)."""
-    return np.stack(images).astype(np.float32) / 127.5 - 1
+    """uint8 ``(H, W, 3)`` images -> ``(N, H, W, 3)`` float32 in [-1, 1] (:func:`bggan.images.to_model_range`)."""
+    return to_model_range(torch.from_numpy(np.stack(images))).numpy()
