@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -77,3 +78,12 @@ def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
         if path.exists():
             raise BgganError(f"{path} exists; pass --overwrite to replace it") from None
         os.replace(tmp, path)
+
+
+def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in ``chunk``-byte blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bggan.errors import BgganError
-from bggan.models.blocks import InstanceNorm, ResidualBlock, same_padding
+from bggan.models.blocks import ResidualBlock, same_padding
 from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet
 
 
@@ -54,17 +54,6 @@ def conv_split(parts: list[torch.Tensor], conv: nn.Conv2d | nn.ConvTranspose2d) 
     return out
 
 
-def norm(x: torch.Tensor, layer: InstanceNorm, negate: bool = False) -> torch.Tensor:
-    """The pool form of ``layer`` with the window fixed at ``x``'s size; ``-norm`` when ``negate``."""
-    window = (int(x.shape[-2]), int(x.shape[-1]))
-    mean = F.avg_pool2d(x, window)
-    centred = mean - x if negate else x - mean
-    var = F.avg_pool2d(centred * centred, window)
-    if layer.kind == "official":
-        var = var * float(window[0] * window[1])
-    return centred * torch.rsqrt(var + layer.eps)
-
-
 def residual(x: torch.Tensor, block: ResidualBlock) -> torch.Tensor:
     """The residual block with its skip as ``x - (-y)``: exact, and never an Add of two feature maps.
 
@@ -72,8 +61,8 @@ def residual(x: torch.Tensor, block: ResidualBlock) -> torch.Tensor:
     differ, transposes both inputs to NCHW; later ops then guess the layout back, wrongly where a
     channel count equals a spatial size. Sub has no such step.
     """
-    y = F.relu(norm(conv_same(x, block.conv1), block.norm1))
-    return F.relu(x - norm(conv_same(y, block.conv2), block.norm2, negate=True))
+    y = F.relu(block.norm1.pooled(conv_same(x, block.conv1)))
+    return F.relu(x - block.norm2.pooled(conv_same(y, block.conv2), negate=True))
 
 
 class ExportGraph(nn.Module):

@@ -7,7 +7,6 @@ leaves files under the final names.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -17,7 +16,7 @@ from bggan.errors import BgganError, ExportFailed
 from bggan.export.meter import Meter, peak_rss_bytes
 from bggan.export.parity import Parity, compare
 from bggan.export.tflite_check import TfliteCheck
-from bggan.files import FILE_MODE
+from bggan.files import FILE_MODE, sha256
 
 FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
 
@@ -100,14 +99,6 @@ def check_config(cfg: ExportConfig) -> Path:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _size(path: Path) -> int:
     """Bytes in a file, or in all files under a folder."""
     if path.is_file():
@@ -157,7 +148,7 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
             raise ExportFailed(f"conversion failed: {type(e).__name__}: {detail}") from e
         from bggan.export.report import write_report
 
-        result.source = {"weights": str(cfg.weights), "sha256": _sha256(Path(cfg.weights)),
+        result.source = {"weights": str(cfg.weights), "sha256": sha256(cfg.weights),
                          "generator": generator.summary(), "config": generator.config, "ema": cfg.ema}
         result.files = {p.name: _size(p) for p in sorted(staging.iterdir())}
         write_report(result, cfg, staging)

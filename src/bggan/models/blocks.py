@@ -97,11 +97,20 @@ class InstanceNorm(nn.Module):
             # over a whole feature map are taken in float32 even under bf16/fp16 autocast.
             wide = x.to(torch.promote_types(x.dtype, torch.float32))
             return (F.instance_norm(wide, eps=self.eps / scale) / math.sqrt(scale)).to(x.dtype)
-        window = (x.shape[-2], x.shape[-1])
-        centred = x - F.avg_pool2d(x, window)
+        return self.pooled(x)
+
+    def pooled(self, x: torch.Tensor, negate: bool = False) -> torch.Tensor:
+        """The pool form, windows fixed at ``x``'s size (Python ints: constants when traced for export).
+
+        ``negate=True`` returns ``-y`` exactly (the centring is ``mean - x``), for graphs that write
+        ``a + y`` as ``a - (-y)`` (see :mod:`bggan.export.graph`).
+        """
+        window = (int(x.shape[-2]), int(x.shape[-1]))
+        mean = F.avg_pool2d(x, window)
+        centred = mean - x if negate else x - mean
         var = F.avg_pool2d(centred * centred, window)
-        if scale != 1:
-            var = var * scale
+        if self.kind == "official":
+            var = var * float(window[0] * window[1])
         return centred * torch.rsqrt(var + self.eps)
 
 

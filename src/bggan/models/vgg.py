@@ -8,7 +8,6 @@ local path; nothing here trains or falls back to random weights silently.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from bggan.errors import BgganError
+from bggan.files import sha256
 
 #: torchvision's ImageNet weights for VGG19 (the name carries the first 8 hex digits of its SHA-256).
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -42,14 +42,6 @@ def vgg19_features(last: int = RELU5_4) -> nn.Sequential:
     return nn.Sequential(*layers[:last + 1])
 
 
-def sha256_prefix(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_vgg19_weights(url: str = VGG19_URL, config_key: str = "loss.vgg_weights") -> Path:
     """The weights file from torch.hub's cache, downloading it once; its hash is checked every time.
 
@@ -68,7 +60,7 @@ def fetch_vgg19_weights(url: str = VGG19_URL, config_key: str = "loss.vgg_weight
             raise BgganError(f"VGG19 weights are not cached ({cached}) and could not be downloaded ({e}); "
                              f"set {config_key}=/path/to/{name}, or turn the VGG term off (loss.w_vgg=0)") from None
         os.replace(cached.parent / f".{name}.partial", cached)
-    if not sha256_prefix(cached).startswith(expected):
+    if not sha256(cached).startswith(expected):
         raise BgganError(f"{cached}: SHA-256 does not start with {expected}; delete it to download again, "
                          f"or set {config_key}=/path/to/a/good/copy")
     return cached
