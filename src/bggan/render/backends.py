@@ -1,0 +1,128 @@
+"""The models a photo can be rendered with: PyTorch weights, or an exported ONNX or TFLite file.
+
+Every backend maps one image ``(H, W, 3)`` float32 in [-1, 1] (NHWC without the batch) to the bokeh image of the
+same shape and range. ``fixed_size`` is the only size an exported model takes (None: any size, the model pads to a
+multiple of 8 itself).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bggan.errors import BgganError
+
+BACKENDS = ("torch", "onnx", "tflite")
+#: In an export folder (bggan-export), the file each backend reads.
+EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite"}
+
+
+class TorchBackend:
+    """A generator from a ``.ckpt`` or ``.safetensors`` file on the best device, in its fastest exact settings.
+
+    CUDA when there is one (cuDNN autotuning on, TF32 convolutions allowed), else the CPU; channels-last
+    memory layout either way (the same numbers, 1.4x faster on CPU here); inference mode.
+    """
+
+    fixed_size: tuple[int, int] | None = None
+    name = "torch"
+
+    def __init__(self, weights: str | os.PathLike, device: str | None = None) -> None:
+        from bggan.models.weights import load_generator
+
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.model = load_generator(weights, map_location=self.device).to(memory_format=torch.channels_last)
+        self.description = f"PyTorch on {self.device} (channels_last), {Path(weights).name}"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None]  # channels_last view
+        with torch.inference_mode():
+            final, _ = self.model(x)
+        return final[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+class OnnxBackend:
+    """An exported ``model.onnx`` (NCHW, fixed size) on ONNX Runtime's CPU provider."""
+
+    name = "onnx"
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME
+        from bggan.export.runners import onnx_session
+
+        try:
+            self.session = onnx_session(path, threads)
+            shape = self.session.get_inputs()[0].shape
+        except Exception as e:  # noqa: BLE001  (ONNX Runtime's own types, e.g. InvalidProtobuf, derive from Exception)
+            raise BgganError(f"{path}: not an ONNX model ONNX Runtime can load ({str(e).splitlines()[0]})") from None
+        self.names = INPUT_NAME, OUTPUT_NAME
+        self.fixed_size = _fixed(shape[2:4], path)
+        self.description = f"ONNX Runtime (CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        inp, out = self.names
+        return self.session.run([out], {inp: image.transpose(2, 0, 1)[None]})[0][0].transpose(1, 2, 0)
+
+
+class TfliteBackend:
+    """An exported ``.tflite`` model (NHWC, fixed size) on LiteRT's CPU interpreter (XNNPACK)."""
+
+    name = "tflite"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        from bggan.export.runners import tflite_interpreter
+
+        try:
+            self.interpreter = tflite_interpreter(path, threads or os.cpu_count() or 1)
+        except (ValueError, RuntimeError) as e:
+            raise BgganError(f"{path}: not a TFLite model LiteRT can load ({str(e).splitlines()[0]})") from None
+        self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self.fixed_size = _fixed(self.input["shape"][1:3], path)
+        self.description = f"TFLite (LiteRT, CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input["index"], image[None].astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])[0].copy()
+
+
+def _fixed(hw, path: Path) -> tuple[int, int]:
+    if len(hw) != 2 or not all(isinstance(v, int | np.integer) and v > 0 for v in hw):
+        raise BgganError(f"{path}: the model's input has no fixed height and width ({list(hw)})")
+    return int(hw[0]), int(hw[1])
+
+
+def backend_for(weights: str | os.PathLike, backend: str = "auto", device: str | None = None):
+    """The backend for ``weights``: a ``.ckpt``/``.safetensors`` (torch), a ``.onnx`` or ``.tflite`` file, or a
+    bggan-export folder (``auto`` picks its TFLite model, the one phones run).
+
+    Raises:
+        BgganError: the path does not exist, or does not fit the backend asked for.
+    """
+    path = Path(weights)
+    if not path.exists():
+        raise BgganError(f"--weights {path}: no such file or folder")
+    if backend == "auto":
+        backend = {".onnx": "onnx", ".tflite": "tflite"}.get(path.suffix.lower(), "tflite" if path.is_dir() else "torch")
+    if path.is_dir():
+        if backend == "torch":
+            raise BgganError(f"--weights {path} is a folder; the torch backend takes a .ckpt or .safetensors file")
+        path = path / EXPORT_FILES[backend]
+        if not path.is_file():
+            raise BgganError(f"{path}: no such file (is {path.parent} a bggan-export folder?)")
+    suffix = {"onnx": ".onnx", "tflite": ".tflite"}.get(backend)
+    if suffix and path.suffix.lower() != suffix:
+        raise BgganError(f"--backend {backend} takes a {suffix} file or an export folder, got {path}")
+    if backend == "torch":
+        return TorchBackend(path, device)
+    module = {"onnx": "onnxruntime", "tflite": "ai_edge_litert"}[backend]
+    if importlib.util.find_spec(module) is None:
+        raise BgganError(f"--backend {backend} needs {module}, from the export extra: pip install -e '.[export]'")
+    return OnnxBackend(path) if backend == "onnx" else TfliteBackend(path)

@@ -1,0 +1,88 @@
+"""One photo through a backend: the size handling (exact padding or the released resize) and the tiling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bggan.render.photo import Photo
+from bggan.render.resize import released_resize, released_size
+from bggan.render.tiles import blend, plan
+
+#: Default tile (H x W, turned to match a portrait photo): EBB!'s photo size, what the model was made for.
+TILE = (1024, 1536)
+#: Default overlap of neighbouring tiles, px.
+OVERLAP = 256
+
+
+@dataclass
+class RenderOptions:
+    """How a photo meets the model.
+
+    Attributes:
+        tile: largest piece the model sees at once (``None``: the whole photo, however large). A photo that fits
+            in one tile (in either orientation) is rendered whole: exact, the model reflect-pads it to a multiple
+            of 8 and the result is cropped back. A fixed-size exported model always uses its own size as the tile.
+        overlap: px shared by neighbouring tiles, faded linearly (at most a quarter of a tile's shorter side).
+        resize_like_released: instead of padding, resize each side up to a multiple of 8 with TensorFlow's bicubic
+            resize and the result back, as the authors' inference script did.
+    """
+
+    tile: tuple[int, int] | None = TILE
+    overlap: int = OVERLAP
+    resize_like_released: bool = False
+
+
+def _reflect_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Reflect-pad ``(H, W, C)`` at the bottom and right to at least ``size`` (repeated reflection if needed)."""
+    ph, pw = max(size[0] - image.shape[0], 0), max(size[1] - image.shape[1], 0)
+    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect") if ph or pw else image
+
+
+def tiling_for(size: tuple[int, int], options: RenderOptions, fixed_size: tuple[int, int] | None):
+    """The :class:`~bggan.render.tiles.Tiling` for a photo of ``size`` (after any resize), or None to run it whole."""
+    if fixed_size is not None:
+        return plan((max(size[0], fixed_size[0]), max(size[1], fixed_size[1])), fixed_size,
+                    min(options.overlap, min(fixed_size) // 4))
+    if options.tile is None:
+        return None
+    th, tw = options.tile
+    if (size[0] > size[1]) != (th > tw):
+        th, tw = tw, th  # a portrait photo gets a portrait tile
+    if size[0] <= th and size[1] <= tw:
+        return None
+    return plan(size, (th, tw), min(options.overlap, min(th, tw) // 4))
+
+
+def render_photo(photo: Photo, backend: Callable[[np.ndarray], np.ndarray], options: RenderOptions,
+                 fixed_size: tuple[int, int] | None = None, on_tile: Callable[[], None] | None = None) -> Photo:
+    """The bokeh version of ``photo`` (same size, bit depth, alpha and metadata).
+
+    Args:
+        backend: ``(h, w, 3)`` float32 in [-1, 1] -> same shape and range.
+        fixed_size: the only input size ``backend`` takes, if any: tiles of exactly that size, and a photo
+            smaller than it reflect-padded up to it (and the result cropped back).
+        on_tile: called after every tile of a tiled photo (progress).
+    """
+    h, w = photo.size
+    image = photo.to_model_range()
+    if options.resize_like_released and released_size((h, w)) != (h, w):
+        image = released_resize(image, released_size((h, w)))
+    tiling = tiling_for(image.shape[:2], options, fixed_size)
+    if tiling is None:
+        out = backend(image)
+    else:
+        padded = _reflect_to(image, tiling.size)
+        out = blend(padded, tiling, backend, on_tile)[:image.shape[0], :image.shape[1]]
+    if out.shape[:2] != (h, w):
+        out = released_resize(out, (h, w))
+    return photo.with_rgb(out)
+
+
+def tile_count(photo_size: tuple[int, int], options: RenderOptions, fixed_size: tuple[int, int] | None) -> int:
+    """How many model runs a photo of ``photo_size`` takes (1 when rendered whole)."""
+    size = released_size(photo_size) if options.resize_like_released else photo_size
+    tiling = tiling_for(size, options, fixed_size)
+    return 1 if tiling is None else len(tiling)

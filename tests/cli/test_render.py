@@ -1,0 +1,171 @@
+"""bggan-render end to end: folders, formats, never clobbering, bad files skipped, one-line errors, backends."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bggan.cli.common import run_command
+from bggan.cli.render import main
+from bggan.models import GlassNet, save_generator
+from tests.conftest import console_script
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(GlassNet(c1=4, c2=6, n_res=1, init="he"), path)
+    return str(path)
+
+
+def picture(h=40, w=60):
+    return RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def render(*args):
+    return run_command("bggan-render", main, [str(a) for a in args])
+
+
+def test_files_and_folders_render_with_sizes_formats_and_subfolders_kept(tmp_path, weights, capsys):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    Image.fromarray(picture()).save(tmp_path / "in" / "a.jpg")
+    Image.fromarray(picture(33, 47)).save(tmp_path / "in" / "sub" / "b.png")
+    Image.fromarray(picture()).save(tmp_path / "in" / "c.webp")
+    (tmp_path / "in" / "notes.txt").write_text("not a photo, not looked at")
+    Image.fromarray(picture(24, 24)).save(tmp_path / "single.png")
+    assert render(tmp_path / "in", tmp_path / "single.png", "--weights", weights, "--out", tmp_path / "out") == 0
+    out = tmp_path / "out"
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == \
+        ["a.jpg", "c.webp", "single.png", "sub/b.png"]
+    for name, size, fmt in [("a.jpg", (60, 40), "JPEG"), ("sub/b.png", (47, 33), "PNG"), ("c.webp", (60, 40), "WEBP")]:
+        with Image.open(out / name) as im:
+            assert (im.size, im.format) == (size, fmt)
+    printed = capsys.readouterr().out
+    assert "rendered 4 of 4 photo(s)" in printed and "PyTorch on cpu" in printed
+
+
+def test_format_option_and_tiling(tmp_path, weights, capsys):
+    Image.fromarray(picture(70, 130)).save(tmp_path / "a.jpg")
+    assert render(tmp_path / "a.jpg", "--weights", weights, "--out", tmp_path / "out", "--format", "png",
+                  "--tile", "32x48", "--overlap", "8") == 0
+    with Image.open(tmp_path / "out" / "a.png") as im:
+        assert im.format == "PNG" and im.size == (130, 70)
+    assert "1 tiled" in capsys.readouterr().out
+
+
+def test_bad_files_are_skipped_the_rest_render_and_the_exit_code_says_so(tmp_path, weights, capsys):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(picture()).save(tmp_path / "in" / "good.png")
+    (tmp_path / "in" / "text.jpg").write_text("hello")
+    (tmp_path / "in" / "empty.png").write_bytes(b"")
+    Image.new("RGB", (1, 1)).save(tmp_path / "in" / "dot.png")
+    assert render(tmp_path / "in", "--weights", weights, "--out", tmp_path / "out") == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
+    captured = capsys.readouterr()
+    skipped = [line for line in captured.err.splitlines() if line.startswith("bggan-render: skipped")]
+    assert len(skipped) == 3 and "Traceback" not in captured.err
+    assert "rendered 1 of 4 photo(s)" in captured.out and "3 failed" in captured.out
+
+
+def test_existing_outputs_are_kept_without_overwrite(tmp_path, weights, capsys):
+    Image.fromarray(picture()).save(tmp_path / "a.png")
+    Image.fromarray(picture()).save(tmp_path / "b.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"precious")
+    assert render(tmp_path / "a.png", tmp_path / "b.png", "--weights", weights, "--out", tmp_path / "out") == 2
+    assert "1 output(s) exist" in capsys.readouterr().err
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"precious" and not (tmp_path / "out" / "b.png").exists()
+    assert render(tmp_path / "a.png", tmp_path / "b.png", "--weights", weights, "--out", tmp_path / "out",
+                  "--skip-existing") == 0
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"precious" and (tmp_path / "out" / "b.png").is_file()
+    assert render(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / "out", "--overwrite") == 0
+    assert (tmp_path / "out" / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def bomb(path):
+    """A PNG declaring 20000x20000 pixels (over Pillow's decompression-bomb limit) with almost no data."""
+    from tests.render.test_photo import png_bomb
+
+    png_bomb(path, 20000)
+
+
+BAD = {
+    "missing input": (lambda t, w: [t / "nope.jpg", "--weights", w, "--out", t / "out"], "nope.jpg: no such file"),
+    "empty folder": (lambda t, w: [t / "empty", "--weights", w, "--out", t / "out"], "no .jpg"),
+    "weights not a generator": (lambda t, w: [t / "a.png", "--weights", t / "a.png", "--out", t / "out"], "a.png"),
+    "missing weights": (lambda t, w: [t / "a.png", "--weights", t / "w.ckpt", "--out", t / "out"], "no such file"),
+    "output under a file": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "a.png" / "x"], "cannot create"),
+    "output over its input": (lambda t, w: [t / "a.png", "--weights", w, "--out", t], "replace its own input"),
+    "bad tile": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "out", "--tile", "big"], "--tile"),
+    "onnx backend with a torch file": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "out",
+                                                     "--backend", "onnx"], ".onnx"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, weights, capsys, case):
+    Image.fromarray(picture()).save(tmp_path / "a.png")
+    (tmp_path / "empty").mkdir()
+    args, message = BAD[case]
+    assert render(*args(tmp_path, weights)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bggan-render: error:") and "\n" not in err and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_decompression_bomb_in_a_folder_is_reported_in_one_line(tmp_path, weights):
+    (tmp_path / "in").mkdir()
+    bomb(tmp_path / "in" / "bomb.png")
+    Image.fromarray(picture()).save(tmp_path / "in" / "ok.png")
+    result = subprocess.run([console_script("bggan-render"), str(tmp_path / "in"), "--weights", weights, "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "bomb.png: refused" in result.stderr and "decompression bomb" in result.stderr
+    assert (tmp_path / "out" / "ok.png").is_file()
+
+
+def test_an_unwritable_output_file_fails_that_photo_only(tmp_path, weights, monkeypatch, capsys):
+    """A write that fails (disk full, permissions) is one line for that photo; nothing half-written is left."""
+    for name in ("a", "b"):
+        Image.fromarray(picture()).save(tmp_path / f"{name}.png")
+    real_save = Image.Image.save
+
+    def failing_save(self, fp, *args, **kwargs):
+        if ".a.png." in str(fp):
+            raise OSError(28, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    assert render(tmp_path / "a.png", tmp_path / "b.png", "--weights", weights, "--out", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.png"]
+
+
+@pytest.mark.export
+def test_onnx_and_tflite_backends_match_torch(tmp_path, weights, capsys):
+    from bggan.export import ExportConfig, export
+
+    export(ExportConfig(weights=weights, out=str(tmp_path / "exp"), size=(64, 96)), log=lambda line: None)
+    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")   # the export size: one run, no tiles
+    Image.fromarray(picture(90, 150)).save(tmp_path / "b.png")  # larger: tiles of the export size
+    results = {}
+    for backend, model in [("torch", weights), ("onnx", tmp_path / "exp"), ("tflite", tmp_path / "exp")]:
+        out = tmp_path / backend
+        assert render(tmp_path / "a.png", tmp_path / "b.png", "--weights", model, "--out", out,
+                      "--backend", backend) == 0
+        results[backend] = {n: np.asarray(Image.open(out / n)).astype(int) for n in ("a.png", "b.png")}
+    printed = capsys.readouterr().out
+    assert "ONNX Runtime" in printed and "TFLite" in printed and "1 tiled" in printed
+    for backend in ("onnx", "tflite"):
+        assert np.abs(results[backend]["a.png"] - results["torch"]["a.png"]).max() <= 1  # rounding only
+        assert results[backend]["b.png"].shape == (90, 150, 3)
+    assert np.abs(results["onnx"]["b.png"] - results["tflite"]["b.png"]).max() <= 1  # the same tiles
