@@ -1,0 +1,214 @@
+import csv
+import math
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bggan.cli import eval as eval_cli
+from bggan.cli.common import run_command
+from bggan.models import GlassNet, save_generator
+
+SMALL_SYNTHETIC = ["--data", "synthetic", "pairs.n=3", "pairs.holdout=2", "pairs.size=[32,48]", "pairs.cache=false"]
+
+
+def _run(argv):
+    return run_command(eval_cli.PROG, eval_cli.main, argv)
+
+
+def _image(h=40, w=56, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _save(path, image):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return path
+
+
+def _rows(out):
+    with open(out / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """pred/ target/ input/ with pairs 1, 2, 10 (natural order), plus one unmatched file in pred/."""
+    for i, name in enumerate(("10", "2", "1")):
+        target = _image(seed=i)
+        noisy = np.clip(target.astype(int) + np.random.default_rng(9).integers(-20, 21, target.shape), 0, 255)
+        _save(tmp_path / "pred" / f"{name}.png", noisy.astype(np.uint8))
+        _save(tmp_path / "target" / f"{name}.jpg" if name == "2" else tmp_path / "target" / f"{name}.png", target)
+        _save(tmp_path / "input" / f"{name}.webp", _image(seed=20 + i))
+    _save(tmp_path / "pred" / "extra.png", _image(seed=99))
+    return tmp_path
+
+
+@pytest.fixture
+def fake_lpips(monkeypatch):
+    """``bggan.models.lpips`` replaced by a module whose metric is the mean absolute difference in [-1, 1]."""
+    fake = types.ModuleType("bggan.models.lpips")
+    fake.find_lpips = lambda: (lambda a, b: (a - b).abs().mean(dim=(1, 2, 3)), "fake LPIPS for the tests")
+    monkeypatch.setitem(sys.modules, "bggan.models.lpips", fake)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    return str(save_generator(GlassNet(c1=4, c2=4, n_res=1, init="he"), tmp_path / "g.safetensors"))
+
+
+def test_pred_mode_writes_csv_markdown_grid(folders, capsys, fake_lpips):
+    out = folders / "out"
+    argv = ["--pred", str(folders / "pred"), "--target", str(folders / "target"), "--out", str(out), "--grid", "2"]
+    assert _run(argv) == 0
+    printed = capsys.readouterr()
+    assert "1 files without a partner, not scored: pred/extra.png" in printed.out
+    assert "| pred (" in printed.out and str(out / "metrics.csv") in printed.out and str(out / "grid.png") in printed.out
+    rows = _rows(out)
+    assert [r["name"] for r in rows] == ["1", "2", "10"] and list(rows[0]) == ["name", "psnr", "ssim", "lpips", "seconds"]
+    target = np.asarray(Image.open(folders / "target" / "1.png"))
+    pred = np.asarray(Image.open(folders / "pred" / "1.png"))
+    mse = ((pred / 255.0 - target / 255.0) ** 2).mean()
+    assert float(rows[0]["psnr"]) == pytest.approx(-10 * math.log10(mse), abs=1e-3)
+    assert float(rows[0]["lpips"]) == pytest.approx(np.abs(pred / 127.5 - target / 127.5).mean(), rel=1e-4)
+    assert all(r["seconds"] == "" for r in rows)
+    md = (out / "metrics.md").read_text()
+    assert "whole images (no border crop)" in md and "data range 1" in md and "fake LPIPS for the tests" in md
+    assert "3 images scored, 0 pairs skipped" in md and "Unmatched: 1 files without a partner" in md
+    assert Image.open(out / "grid.png").size == (3 * 358 + 2 * 4, 2 * 256 + 4)  # 40x56 -> 256x358, 2 rows of 3
+
+
+def test_input_folder_adds_identity_and_input_column(folders):
+    out = folders / "out"
+    assert _run(["--pred", str(folders / "pred"), "--target", str(folders / "target"), "--input",
+                 str(folders / "input"), "--out", str(out), "--no-lpips", "--grid", "1"]) == 0
+    rows = _rows(out)
+    assert "identity_psnr" in rows[0] and all(r["lpips"] == "" and r["identity_psnr"] for r in rows)
+    assert float(rows[0]["identity_psnr"]) < float(rows[0]["psnr"])  # the inputs are unrelated noise
+    md = (out / "metrics.md").read_text()
+    assert "| identity (output = input) | 3 |" in md and "LPIPS off (--no-lpips)" in md
+    assert Image.open(out / "grid.png").size == (4 * 358 + 3 * 4, 256)  # input | pred | target | error
+
+
+def test_crop_border_changes_the_numbers(folders):
+    pred, target = folders / "pred", folders / "target"
+    a = np.asarray(Image.open(target / "1.png")).copy()
+    _save(pred / "1.png", a)
+    a[:, :4] = 0  # damage only a 4 px border
+    a[:, -4:] = 255
+    _save(target / "1.png", a)
+    for out, extra in ((folders / "whole", []), (folders / "cropped", ["--crop-border", "4"])):
+        assert _run(["--pred", str(pred), "--target", str(target), "--out", str(out), "--no-lpips", *extra]) == 0
+    whole, cropped = _rows(folders / "whole")[0], _rows(folders / "cropped")[0]
+    assert math.isfinite(float(whole["psnr"])) and float(whole["ssim"]) < 1
+    assert cropped["psnr"] == "inf" and float(cropped["ssim"]) == pytest.approx(1.0)
+    assert "4 px cropped from every side" in (folders / "cropped" / "metrics.md").read_text()
+    assert float(_rows(folders / "cropped")[1]["psnr"]) != float(_rows(folders / "whole")[1]["psnr"])
+
+
+def test_bad_pairs_are_skipped_with_exit_1(folders, capsys):
+    _save(folders / "pred" / "2.png", _image(30, 56))  # size differs from its target
+    (folders / "pred" / "10.png").write_bytes(b"\x89PNG broken")  # unreadable
+    out = folders / "out"
+    assert _run(["--pred", str(folders / "pred"), "--target", str(folders / "target"), "--out", str(out),
+                 "--no-lpips"]) == 1
+    err = capsys.readouterr().err
+    assert "skipped 2: sizes differ" in err and "skipped 10: " in err and "2 of 3 pairs skipped" in err
+    assert [r["name"] for r in _rows(out)] == ["1"]
+    md = (out / "metrics.md").read_text()
+    assert "1 images scored, 2 pairs skipped" in md and "- 2: sizes differ: pred 30x56, target 40x56 (HxW)" in md
+
+
+def test_every_pair_unreadable_is_one_line_and_nothing_written(tmp_path, capsys):
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "a.png").write_bytes(b"junk")
+    _save(tmp_path / "target" / "a.png", _image())
+    assert _run(["--pred", str(tmp_path / "pred"), "--target", str(tmp_path / "target"),
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err  # the progress bar, then one line
+    assert err.splitlines()[-1].startswith("bggan-eval: error: none of the 1 pairs could be scored: a: ")
+    assert "Traceback" not in err and "skipped a" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_mode_scores_model_and_identity_with_timing(tmp_path, weights, capsys):
+    out = tmp_path / "out"
+    assert _run(["--weights", weights, *SMALL_SYNTHETIC, "--out", str(out), "--no-lpips", "--device", "cpu"]) == 0
+    rows = _rows(out)
+    assert [r["name"] for r in rows] == ["1", "2"]  # the last 2 of seeds 0..2 validate
+    assert all(float(r["seconds"]) > 0 and float(r["identity_psnr"]) > float(r["psnr"]) for r in rows)
+    md = (out / "metrics.md").read_text()
+    assert "| model (g.safetensors) | 2 |" in md and "| identity (output = input) | 2 |" in md
+    assert "model forward alone on cpu" in md
+    assert Image.open(out / "grid.png").size == (4 * 384 + 3 * 4, 2 * 256 + 4)  # 32x48 -> 256x384
+    assert "synthetic pairs: 3 at 32x48" in capsys.readouterr().out
+
+
+def test_weights_mode_takes_a_yaml_path_and_crop(tmp_path, weights):
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text("pairs:\n  _target_: bggan.data.SyntheticPairs\n  n: 2\n  size: [24, 40]\n  holdout: 1\n  seed: 0\n")
+    out = tmp_path / "out"
+    assert _run(["--weights", weights, "--data", str(cfg), "pairs.seed=5", "--out", str(out), "--no-lpips",
+                 "--grid", "0", "--crop-border", "2"]) == 0
+    assert [r["name"] for r in _rows(out)] == ["6"] and not (out / "grid.png").exists()
+
+
+def test_existing_outputs_are_kept_without_overwrite(folders, capsys):
+    out = folders / "out"
+    out.mkdir()
+    (out / "metrics.md").write_text("keep")
+    argv = ["--pred", str(folders / "pred"), "--target", str(folders / "target"), "--out", str(out), "--no-lpips"]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert "metrics.md already in" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (out / "metrics.md").read_text() == "keep" and sorted(p.name for p in out.iterdir()) == ["metrics.md"]
+    assert _run([*argv, "--overwrite"]) == 0
+    assert (out / "metrics.md").read_text().startswith("# bggan-eval")
+
+
+def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path, folders, weights, capsys):
+    fake = tmp_path / "fake.safetensors"
+    fake.write_text("not weights")
+    pred, target = str(folders / "pred"), str(folders / "target")
+    (tmp_path / "empty").mkdir()
+    cases = [
+        [],  # neither mode
+        ["--pred", pred, "--target", target, "--weights", weights, "--data", "synthetic"],  # both
+        ["--pred", pred],  # half a mode
+        ["--weights", weights],
+        ["--pred", str(tmp_path / "missing"), "--target", target],
+        ["--pred", pred, "--target", str(tmp_path / "empty")],  # zero matched pairs
+        ["--pred", pred, "--target", target, "pairs.n=3"],  # overrides without --data
+        ["--pred", pred, "--target", target, "--grid", "-1"],
+        ["--pred", pred, "--target", target, "--crop-border", "-2"],
+        ["--pred", pred, "--target", target, "--grid", "many"],
+        ["--weights", str(fake), *SMALL_SYNTHETIC],
+        ["--weights", str(tmp_path / "none.safetensors"), *SMALL_SYNTHETIC],
+        ["--weights", weights, "--data", "nosuchdata"],
+        ["--weights", weights, "--data", str(tmp_path / "none.yaml")],
+        ["--weights", weights, *SMALL_SYNTHETIC, "pairs.nosuchkey=1"],
+        ["--weights", weights, *SMALL_SYNTHETIC, "pairs.holdout=5"],  # SyntheticPairs refuses it
+        ["--weights", weights, "--data", "ebb", "pairs.root=" + str(tmp_path / "missing")],
+        ["--weights", weights, *SMALL_SYNTHETIC, "--device", "nonsense"],
+    ]
+    for argv in cases:
+        assert _run([*argv, "--out", str(tmp_path / "out")]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("bggan-eval: error: ") and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    for argv in (["--out", str(tmp_path / "no" / "such" / "out")], ["--out", str(fake)]):
+        assert _run(["--pred", pred, "--target", target, *argv]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "no").exists()
+
+
+def test_module_entry_point_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bggan.cli.eval", "--pred", str(tmp_path / "missing"),
+                           "--target", str(tmp_path), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "missing: no such folder" in proc.stderr
