@@ -7,13 +7,15 @@ class BgganError(Exception):
     exit_code = 2
 
 
-class TrainingFailed(BgganError):
-    """A run that started and could not go on (e.g. a loss became NaN): one line, exit code 1."""
+class RunFailed(BgganError):
+    """A job that started with good input and could not finish: one line, exit code 1."""
 
     exit_code = 1
 
 
-class ExportFailed(BgganError):
-    """An export whose converted model misses a parity threshold or an op rule: one line naming the hop, exit code 1."""
+class TrainingFailed(RunFailed):
+    """A training run that could not go on (e.g. a loss became NaN)."""
 
-    exit_code = 1
+
+class ExportFailed(RunFailed):
+    """An export whose converted model misses a parity threshold or an op rule (the message names the hop)."""

@@ -1,14 +1,19 @@
-"""``bggan-demo``: the main job on a fresh CPU machine: synthetic pairs -> pretrain -> adversarial -> scores.
+"""``bggan-demo``: the main job on a fresh CPU machine: train, score, export to TFLite, render with it.
 
-Both stages train the tiny Glass-Net (``experiment=demo``) through the same code as
-``bggan-train``; the table compares the held-out synthetic pairs' PSNR and SSIM with the
-identity baseline (output = input), which a useful model must beat.
+1. pretrain and 2. adversarial: the tiny Glass-Net (``experiment=demo``) on synthetic pairs, through the same
+   code as ``bggan-train``;
+3. scores on the held-out pairs against the identity baseline (output = input), which a useful model must beat;
+4. ``bggan-export`` of the final generator at the held-out size: ONNX, SavedModel, TFLite, parity report;
+5. ``bggan-render`` of the held-out inputs with the TFLite model, then ``bggan-eval`` of those renders.
+
+Steps 4-5 need the export extra (``make demo`` installs it); without it they are skipped with a note.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -16,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from bggan.cli.common import run_command
-from bggan.errors import BgganError, TrainingFailed
+from bggan.errors import BgganError, RunFailed, TrainingFailed
 
 PROG = "bggan-demo"
 MARKER = "demo.json"  # marks a folder this command made: --overwrite only ever deletes such a folder
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vgg-weights", help="local VGG19 weights (vgg19-dcbb9e9d.pth) to turn the perceptual term on")
     p.add_argument("--pretrain-epochs", type=int, default=40, help="default: %(default)s")
     p.add_argument("--adversarial-epochs", type=int, default=12, help="default: %(default)s")
+    p.add_argument("--pairs", type=int, default=96, help="synthetic pairs, the last 8 held out (default: %(default)s)")
     p.add_argument("--min-gain", type=float, default=0.0,
                    help="dB over the identity baseline the final model must reach (default: %(default)s)")
     args = p.parse_args(argv)
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         raise BgganError(f"--vgg-weights {args.vgg_weights}: no such file")
     if args.pretrain_epochs < 1 or args.adversarial_epochs < 1:
         raise BgganError("--pretrain-epochs and --adversarial-epochs must be >= 1")
+    if args.pairs < 9:
+        raise BgganError(f"--pairs must be at least 9 (8 are held out), got {args.pairs}")
     out = Path(args.out)
     prepare_folder(out, args.overwrite)
     (out / MARKER).write_text(json.dumps(vars(args), indent=2) + "\n")
@@ -81,17 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     common = ["experiment=demo", "trainer.enable_model_summary=false"]
 
-    print(f"\n[1/3] pretrain: tiny Glass-Net, L1 + SSIM, {args.pretrain_epochs} epochs  ->  {out / 'pretrain'}")
-    pre_cfg = compose([*common, "stage=pretrain", "name=demo/pretrain", f"trainer.max_epochs={args.pretrain_epochs}"])
+    say = Steps(started)
+    say.step(f"pretrain: tiny Glass-Net, L1 + SSIM, {args.pretrain_epochs} epochs  ->  {out / 'pretrain'}")
+    pre_cfg = compose([*common, "stage=pretrain", "name=demo/pretrain", f"trainer.max_epochs={args.pretrain_epochs}",
+                       f"data.pairs.n={args.pairs}"])
     pre = train(pre_cfg, out / "pretrain")
 
-    print(f"\n[2/3] adversarial: + two PatchGAN critics (WGAN-GP), {args.adversarial_epochs} epochs, "
-          f"from {pre.best}  ->  {out / 'adversarial'}")
+    say.step(f"adversarial: + two PatchGAN critics (WGAN-GP), {args.adversarial_epochs} epochs, "
+             f"from {pre.best}  ->  {out / 'adversarial'}")
     adv_cfg = compose([*common, "stage=adversarial", "name=demo/adversarial", f"init_from={pre.best}",
-                       f"trainer.max_epochs={args.adversarial_epochs}", *vgg])
+                       f"trainer.max_epochs={args.adversarial_epochs}", f"data.pairs.n={args.pairs}", *vgg])
     adv = train(adv_cfg, out / "adversarial")
 
-    print("\n[3/3] scoring on the held-out synthetic pairs")
+    say.step("scores on the held-out synthetic pairs (PyTorch)")
     _, held_out = build(adv_cfg.data.pairs).split()
     rows = [("identity (output = input)", evaluate(None, held_out, "identity")),
             ("after pretrain", evaluate(load_generator(pre.generator), held_out, "pretrain")),
@@ -105,15 +115,92 @@ def main(argv: list[str] | None = None) -> int:
     (out / "scores.md").write_text(text + "\n")
     print("\n" + text)
     gain = rows[2][1].psnr - rows[0][1].psnr
-    minutes = (time.perf_counter() - started) / 60
-    print(f"\nfinal model vs identity: {gain:+.2f} dB PSNR, {rows[2][1].ssim - rows[0][1].ssim:+.4f} SSIM "
-          f"({minutes:.1f} min)\n\nartifacts:\n  pretrain run:    {pre.run_dir}\n  adversarial run: {adv.run_dir}\n"
-          f"  generator:       {adv.generator}\n  scores:          {out / 'scores.md'}\n"
-          f"  validation grids: {adv.run_dir / 'images'}")
+    print(f"\nfinal model vs identity: {gain:+.2f} dB PSNR, {rows[2][1].ssim - rows[0][1].ssim:+.4f} SSIM")
+    inputs, targets = write_held_out(held_out, out / "held_out")
+    artifacts = {"pretrain run": pre.run_dir, "adversarial run": adv.run_dir, "generator": adv.generator,
+                 "scores": out / "scores.md", "validation grids": adv.run_dir / "images",
+                 "held-out inputs": inputs, "held-out targets": targets}
     if gain <= args.min_gain:
         raise TrainingFailed(f"the trained model does not beat the identity baseline by more than "
                              f"{args.min_gain} dB ({gain:+.2f} dB)")
+
+    missing = missing_export_extra()
+    if missing:
+        print(f"\n[4/5] and [5/5] skipped: {missing}")
+    else:
+        artifacts.update(export_render_eval(say, adv.generator, (h, w), inputs, targets, out))
+    minutes = (time.perf_counter() - started) / 60
+    print(f"\ndone in {minutes:.1f} min. artifacts:")
+    width = max(len(k) for k in artifacts) + 1
+    for name, path in artifacts.items():
+        print(f"  {name + ':':<{width}} {path}")
     return 0
+
+
+class Steps:
+    """Numbered step headers with the time since the start."""
+
+    def __init__(self, started: float, total: int = 5) -> None:
+        self.started, self.total, self.n = started, total, 0
+
+    def step(self, text: str) -> None:
+        self.n += 1
+        print(f"\n[{self.n}/{self.total}] {text}   (t = {(time.perf_counter() - self.started) / 60:.1f} min)")
+
+
+def write_held_out(held_out, folder: Path) -> tuple[Path, Path]:
+    """Each held-out pair as ``input/NN.png`` and ``target/NN.png`` (what the export, render and eval read)."""
+    from bggan.images import write_rgb
+
+    for sub in ("input", "target"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(len(held_out)):
+        item = held_out[i]
+        write_rgb(folder / "input" / f"{i:02d}.png", item["input"])
+        write_rgb(folder / "target" / f"{i:02d}.png", item["target"])
+    return folder / "input", folder / "target"
+
+
+def missing_export_extra() -> str:
+    """Why steps 4-5 cannot run here ('' if they can)."""
+    from bggan.export.pipeline import require_extra
+
+    try:
+        require_extra()
+    except BgganError as e:
+        return str(e)
+    return ""
+
+
+def export_render_eval(say: Steps, generator: Path, size: tuple[int, int], inputs: Path, targets: Path,
+                       out: Path) -> dict[str, Path]:
+    """Steps 4 and 5 through the commands' own code: bggan-export, bggan-render --backend tflite, bggan-eval."""
+    from bggan.cli import eval as eval_cli
+    from bggan.cli import render as render_cli
+    from bggan.export import ExportConfig, export
+
+    h, w = size
+    say.step(f"export: {generator.name} -> ONNX -> TF SavedModel -> TFLite at {h}x{w}, parity on the held-out "
+             f"inputs  ->  {out / 'export'}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up lines
+    result = export(ExportConfig(weights=str(generator), out=str(out / "export"), size=(h, w),
+                                 calibration_dir=str(inputs), parity_images=2), log=lambda line: print(f"  {line}"))
+    print("parity vs PyTorch: " + ", ".join(f"{p.hop} {p.psnr:.1f} dB" for p in result.parity))
+
+    say.step(f"render the held-out inputs with the TFLite model, then score those renders  ->  {out / 'rendered'}")
+    render_args = [str(inputs), "--weights", str(result.out), "--backend", "tflite", "--out", str(out / "rendered")]
+    print("$ bggan-render " + " ".join(render_args))
+    if render_cli.main(render_args) != 0:
+        raise RunFailed("bggan-render failed on a held-out input (see above)")
+    eval_args = ["--pred", str(out / "rendered"), "--target", str(targets), "--input", str(inputs),
+                 "--out", str(out / "eval")]
+    print("$ bggan-eval " + " ".join(eval_args))
+    if eval_cli.main(eval_args) != 0:
+        raise RunFailed("bggan-eval skipped a pair (see above)")
+    return {"export": result.out, "export report": result.out / "report.md",
+            "TFLite model": result.out / "model_float32.tflite", "TFLite renders": out / "rendered",
+            "metrics": out / "eval" / "metrics.csv", "metrics table": out / "eval" / "metrics.md",
+            "comparison grid": out / "eval" / "grid.png"}
 
 
 def cli() -> None:

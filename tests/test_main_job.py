@@ -1,0 +1,88 @@
+"""The README's main job (bggan-demo) end to end on a small budget, and the notebook executed on its artifacts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bggan.cli.demo import MARKER, prepare_folder
+from bggan.errors import BgganError
+from tests.conftest import console_script
+
+NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "explore_outputs.ipynb"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """``bggan-demo`` with a few epochs on 12 pairs (8 held out): every step runs, nothing is tuned to pass."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    result = subprocess.run([console_script("bggan-demo"), "--out", str(out), "--pretrain-epochs", "2",
+                             "--adversarial-epochs", "1", "--pairs", "12", "--min-gain", "-100"],
+                            capture_output=True, text=True, check=False, env={**os.environ, "BGGAN_REQUIRE_EXPORT": "1"})
+    return out, result
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_the_demo_runs_every_step_and_prints_every_artifact(demo):
+    out, result = demo
+    assert result.returncode == 0, result.stderr[-3000:]
+    for step in range(1, 6):
+        assert f"[{step}/5]" in result.stdout
+    listed = re.findall(r"^  [a-zA-Z -]+: +(\S+)$", result.stdout.split("artifacts:")[1], re.MULTILINE)
+    assert len(listed) == 14 and all(Path(p).exists() for p in listed)
+    report = json.loads((out / "export" / "report.json").read_text())
+    assert report["parity"] and all(p["passed"] for p in report["parity"])
+    assert sorted(p.name for p in (out / "rendered").iterdir()) == [f"{i:02d}.png" for i in range(8)]
+    with open(out / "eval" / "metrics.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 8
+    assert "identity" in (out / "eval" / "metrics.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_the_notebook_runs_top_to_bottom_on_the_demo(demo, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    out, result = demo
+    assert result.returncode == 0
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    os.environ["BGGAN_DEMO"] = str(out)
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    finally:
+        del os.environ["BGGAN_DEMO"]
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # the pairs, TFLite diff, blur vs depth
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    max_abs = float(re.search(r"TFLite vs PyTorch on \S+: max abs (\S+),", text).group(1))
+    assert max_abs < 1e-4
+    assert "8 pairs, 192x288" in text and "layers from 6 scenes" in text
+
+
+def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "mine.txt").write_text("a user's file")
+    with pytest.raises(BgganError, match="did not write"):
+        prepare_folder(tmp_path, overwrite=True)
+    with pytest.raises(BgganError, match="--overwrite"):
+        prepare_folder(tmp_path, overwrite=False)
+    assert (tmp_path / "mine.txt").read_text() == "a user's file"
+    (tmp_path / MARKER).write_text("{}")
+    prepare_folder(tmp_path, overwrite=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_bad_options_are_one_line_exit_2(tmp_path):
+    result = subprocess.run([console_script("bggan-demo"), "--out", str(tmp_path / "d"), "--pairs", "5"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--pairs" in result.stderr
+    assert not (tmp_path / "d").exists()
