@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo sample export test test-fast bench clean-venv
+.PHONY: demo sample export notebook test test-fast bench clean-venv
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,9 @@ $(VENV)/.export: $(VENV)/.base
 	touch $@
 
 ## the main job: synthetic pairs -> pretrain -> adversarial (tiny model, CPU) -> scores vs identity
-## (VGG=/path/to/vgg19-dcbb9e9d.pth turns the perceptual term on)
-demo: $(VENV)/.base
+## -> TFLite export with parity -> render with the TFLite model -> eval (VGG=/path/to/vgg19-dcbb9e9d.pth
+## turns the perceptual term on)
+demo: $(VENV)/.export
 	$(VENV)/bin/bggan-demo --out outputs/demo --overwrite $(if $(VGG),--vgg-weights $(VGG))
 
 ## render the built-in test scene with a generator: make sample WEIGHTS=generator.safetensors
@@ -35,6 +36,11 @@ sample: $(VENV)/.base
 SIZE ?= 1024,1536
 export: $(VENV)/.export
 	$(VENV)/bin/bggan-export weights=$(WEIGHTS) size=[$(SIZE)]
+
+## run notebooks/explore_outputs.ipynb on the demo's artifacts, outputs kept in outputs/explore_outputs.ipynb
+notebook: $(VENV)/.export
+	mkdir -p outputs
+	$(VENV)/bin/jupyter execute --output=../outputs/explore_outputs.ipynb notebooks/explore_outputs.ipynb
 
 ## the whole suite, as CI runs it: slow and export tests included (export ones may not skip)
 test: $(VENV)/.export

@@ -62,15 +62,15 @@ def write_png16(path, pixels: np.ndarray) -> None:
         png.Writer(w, h, greyscale=c < 3, alpha=c in (2, 4), bitdepth=16).write(f, pixels.reshape(h, -1))
 
 
-@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
 def test_16_bit_png_keeps_every_bit_both_ways(tmp_path, channels):
     pixels = RNG.integers(0, 65536, (10, 14, channels), dtype=np.uint16)
     write_png16(tmp_path / "in.png", pixels)
     photo = read_photo(tmp_path / "in.png")
-    assert photo.bits == 16
-    np.testing.assert_array_equal(photo.rgb, pixels[..., :3])
-    if channels == 4:
-        np.testing.assert_array_equal(photo.alpha, pixels[..., 3])
+    assert photo.bits == 16 and photo.grayscale == (channels < 3)
+    np.testing.assert_array_equal(photo.rgb, pixels[..., :3] if channels > 2 else np.repeat(pixels[..., :1], 3, 2))
+    if channels in (2, 4):
+        np.testing.assert_array_equal(photo.alpha, pixels[..., -1])
     photo.icc_profile = SRGB
     write_photo(tmp_path / "out.png", photo)
     _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()  # an independent reader

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from bggan.errors import BgganError
-from bggan.files import sha256
+from bggan.models.hub import fetch_checked
 
 #: torchvision's ImageNet weights for AlexNet (the name carries the first 8 hex digits of its SHA-256).
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -116,22 +116,8 @@ def fetch_alexnet_weights(url: str | None = None, download: bool = True) -> Path
     """
     url = url or ALEXNET_URL
     name = url.rsplit("/", 1)[-1]
-    expected = name.rsplit("-", 1)[-1].split(".")[0]
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
-    if not cached.is_file():
-        hint = f"put {name} there (from {url}) or pass the AlexNet weights file explicitly"
-        if not download:
-            raise BgganError(f"the AlexNet weights are not in torch.hub's cache ({cached}); {hint}")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            torch.hub.download_url_to_file(url, str(cached.parent / f".{name}.partial"), progress=True)
-        except (OSError, ValueError) as e:  # URLError and HTTPError are OSErrors
-            raise BgganError(f"the AlexNet weights are not cached ({cached}) and could not be downloaded ({e}); "
-                             f"{hint}") from None
-        os.replace(cached.parent / f".{name}.partial", cached)
-    if not sha256(cached).startswith(expected):
-        raise BgganError(f"{cached}: SHA-256 does not start with {expected}; delete it to download again")
-    return cached
+    return fetch_checked(url, "AlexNet weights", f"put {name} there (from {url}) or pass the AlexNet weights "
+                                                 "file explicitly", download)
 
 
 def _state_dict(file: Path) -> dict:

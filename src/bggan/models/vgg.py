@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from bggan.errors import BgganError
-from bggan.files import sha256
+from bggan.models.hub import fetch_checked
 
 #: torchvision's ImageNet weights for VGG19 (the name carries the first 8 hex digits of its SHA-256).
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -50,20 +50,8 @@ def fetch_vgg19_weights(url: str = VGG19_URL, config_key: str = "loss.vgg_weight
             message names ``config_key`` so the user knows how to point at a local file instead.
     """
     name = url.rsplit("/", 1)[-1]
-    expected = name.rsplit("-", 1)[-1].split(".")[0]
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
-    if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            torch.hub.download_url_to_file(url, str(cached.parent / f".{name}.partial"), progress=True)
-        except (OSError, ValueError) as e:  # URLError and HTTPError are OSErrors
-            raise BgganError(f"VGG19 weights are not cached ({cached}) and could not be downloaded ({e}); "
-                             f"set {config_key}=/path/to/{name}, or turn the VGG term off (loss.w_vgg=0)") from None
-        os.replace(cached.parent / f".{name}.partial", cached)
-    if not sha256(cached).startswith(expected):
-        raise BgganError(f"{cached}: SHA-256 does not start with {expected}; delete it to download again, "
-                         f"or set {config_key}=/path/to/a/good/copy")
-    return cached
+    return fetch_checked(url, "VGG19 weights",
+                         f"set {config_key}=/path/to/{name}, or turn the VGG term off (loss.w_vgg=0)")
 
 
 def load_vgg19_features(path: str | os.PathLike | None = None, last: int = RELU5_4,

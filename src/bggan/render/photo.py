@@ -8,7 +8,8 @@ A :class:`Photo` holds ``rgb`` ``(H, W, 3)`` as uint8 or uint16 (16-bit PNGs kee
 - grayscale (8- or 16-bit): rendered as RGB with three equal channels, written back as grayscale (luma).
 - CMYK: converted to sRGB through its ICC profile when it has one (the output then carries an sRGB profile),
   else by Pillow's plain formula.
-- 16-bit RGB(A) PNG: read with pypng (Pillow would reduce it to 8 bits), written back as 16-bit PNG.
+- 16-bit PNG: read with pypng where Pillow would reduce it to 8 bits (colour, gray + alpha), written back as
+  16-bit PNG.
 """
 
 from __future__ import annotations
@@ -70,14 +71,14 @@ class Photo:
 
 
 def _sniff_png16(path: Path) -> bool:
-    """A PNG with 16 bits per sample in colour (type 2 RGB or 6 RGBA), which Pillow would cut to 8 bits."""
+    """A PNG with 16 bits per sample and not only gray (gray+alpha, RGB, RGBA), which Pillow would cut to 8 bits."""
     with open(path, "rb") as f:
         head = f.read(26)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 4, 6)
 
 
 def _read_png16(path: Path) -> np.ndarray:
-    """``(H, W, 3 or 4)`` uint16 from a 16-bit RGB(A) PNG."""
+    """``(H, W, C)`` uint16 from a 16-bit PNG: C = 2 (gray, alpha), 3 (RGB) or 4 (RGBA)."""
     try:
         width, height, rows, info = png.Reader(filename=str(path)).asDirect()
         planes = info["planes"]
@@ -151,7 +152,9 @@ def read_photo(path: str | os.PathLike) -> Photo:
             if _sniff_png16(path):  # metadata from Pillow, pixels from pypng
                 icc = im.info.get("icc_profile") or None
                 a = _read_png16(path)
-                rgb, alpha, gray, note = a[..., :3], (a[..., 3] if a.shape[2] == 4 else None), False, ""
+                gray = a.shape[2] == 2
+                rgb = np.repeat(a[..., :1], 3, axis=2) if gray else a[..., :3]
+                alpha, note = (a[..., -1] if a.shape[2] in (2, 4) else None), ""
             else:
                 im.load()
                 rgb, alpha, gray, icc, note = _decode(im, path)
