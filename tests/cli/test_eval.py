@@ -12,22 +12,13 @@ from PIL import Image
 from bggan.cli import eval as eval_cli
 from bggan.cli.common import run_command
 from bggan.models import GlassNet, save_generator
+from tests.test_evaluate import _image, _save
 
 SMALL_SYNTHETIC = ["--data", "synthetic", "pairs.n=3", "pairs.holdout=2", "pairs.size=[32,48]", "pairs.cache=false"]
 
 
 def _run(argv):
     return run_command(eval_cli.PROG, eval_cli.main, argv)
-
-
-def _image(h=40, w=56, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def _save(path, image):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
-    return path
 
 
 def _rows(out):
