@@ -41,19 +41,23 @@ def _reflect_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect") if ph or pw else image
 
 
+def model_size(size: tuple[int, int], options: RenderOptions) -> tuple[int, int]:
+    """The size the model sees for a photo of ``size``: rounded up to a multiple of 8 with the released resize."""
+    return released_size(size) if options.resize_like_released else size
+
+
 def tiling_for(size: tuple[int, int], options: RenderOptions, fixed_size: tuple[int, int] | None):
     """The :class:`~bggan.render.tiles.Tiling` for a photo of ``size`` (after any resize), or None to run it whole."""
     if fixed_size is not None:
-        return plan((max(size[0], fixed_size[0]), max(size[1], fixed_size[1])), fixed_size,
-                    min(options.overlap, min(fixed_size) // 4))
-    if options.tile is None:
+        tile = fixed_size
+        size = (max(size[0], tile[0]), max(size[1], tile[1]))  # a smaller photo is padded up to the model's size
+    elif options.tile is None:
         return None
-    th, tw = options.tile
-    if (size[0] > size[1]) != (th > tw):
-        th, tw = tw, th  # a portrait photo gets a portrait tile
-    if size[0] <= th and size[1] <= tw:
-        return None
-    return plan(size, (th, tw), min(options.overlap, min(th, tw) // 4))
+    else:
+        tile = options.tile if (size[0] > size[1]) == (options.tile[0] > options.tile[1]) else options.tile[::-1]
+        if size[0] <= tile[0] and size[1] <= tile[1]:
+            return None  # fits in one (portrait or landscape) tile: whole, exact
+    return plan(size, tile, min(options.overlap, min(tile) // 4))
 
 
 def render_photo(photo: Photo, backend: Callable[[np.ndarray], np.ndarray], options: RenderOptions,
@@ -68,8 +72,8 @@ def render_photo(photo: Photo, backend: Callable[[np.ndarray], np.ndarray], opti
     """
     h, w = photo.size
     image = photo.to_model_range()
-    if options.resize_like_released and released_size((h, w)) != (h, w):
-        image = released_resize(image, released_size((h, w)))
+    if model_size((h, w), options) != (h, w):
+        image = released_resize(image, model_size((h, w), options))
     tiling = tiling_for(image.shape[:2], options, fixed_size)
     if tiling is None:
         out = backend(image)
@@ -83,6 +87,5 @@ def render_photo(photo: Photo, backend: Callable[[np.ndarray], np.ndarray], opti
 
 def tile_count(photo_size: tuple[int, int], options: RenderOptions, fixed_size: tuple[int, int] | None) -> int:
     """How many model runs a photo of ``photo_size`` takes (1 when rendered whole)."""
-    size = released_size(photo_size) if options.resize_like_released else photo_size
-    tiling = tiling_for(size, options, fixed_size)
+    tiling = tiling_for(model_size(photo_size, options), options, fixed_size)
     return 1 if tiling is None else len(tiling)
