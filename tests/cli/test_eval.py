@@ -12,7 +12,8 @@ from PIL import Image
 from bggan.cli import eval as eval_cli
 from bggan.cli.common import run_command
 from bggan.models import GlassNet, save_generator
-from tests.test_evaluate import _image, _save
+from tests.evaluate.common import image as _image
+from tests.evaluate.common import save as _save
 
 SMALL_SYNTHETIC = ["--data", "synthetic", "pairs.n=3", "pairs.holdout=2", "pairs.size=[32,48]", "pairs.cache=false"]
 

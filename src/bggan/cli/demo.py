@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -41,7 +40,7 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from bggan.cli.train import config_dir
+    from bggan.cli.hydra_app import config_dir
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return hydra_compose(config_name="train", overrides=overrides)
@@ -76,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / MARKER).write_text(json.dumps(vars(args), indent=2) + "\n")
     quiet_known_warnings()
 
-    from bggan.evaluate import evaluate
-    from bggan.models.weights import load_generator
     from bggan.train import build, train
 
     if args.vgg_weights:
@@ -102,20 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     adv = train(adv_cfg, out / "adversarial")
 
     say.step("scores on the held-out synthetic pairs (PyTorch)")
-    _, held_out = build(adv_cfg.data.pairs).split()
-    rows = [("identity (output = input)", evaluate(None, held_out, "identity")),
-            ("after pretrain", evaluate(load_generator(pre.generator), held_out, "pretrain")),
-            ("after adversarial", evaluate(load_generator(adv.generator), held_out, "adversarial"))]
+    pairs = build(adv_cfg.data.pairs, cache=False)  # only the held-out pairs are rendered
+    val = pairs.split()[1]
+    held_out = [val[i] for i in range(len(val))]
     h, w = adv_cfg.data.pairs.size
-    table = [f"held-out synthetic pairs: {rows[0][1].images} at {h}x{w}; PSNR/SSIM on RGB in [0, 1], whole images",
-             "", "| model | PSNR (dB) | SSIM | s/image |", "|---|---:|---:|---:|"]
-    table += [f"| {name} | {s.psnr:.2f} | {s.ssim:.4f} | {f'{s.seconds_per_image:.3f}' if i else '-'} |"
-              for i, (name, s) in enumerate(rows)]
-    text = "\n".join(table)
+    text, gain = score_table(held_out, {"after pretrain": pre.generator, "after adversarial": adv.generator},
+                             f"held-out synthetic pairs: {len(held_out)} at {h}x{w}")
     (out / "scores.md").write_text(text + "\n")
     print("\n" + text)
-    gain = rows[2][1].psnr - rows[0][1].psnr
-    print(f"\nfinal model vs identity: {gain:+.2f} dB PSNR, {rows[2][1].ssim - rows[0][1].ssim:+.4f} SSIM")
+    print(f"\nfinal model vs identity: {gain:+.2f} dB PSNR")
     inputs, targets = write_held_out(held_out, out / "held_out")
     artifacts = {"pretrain run": pre.run_dir, "adversarial run": adv.run_dir, "generator": adv.generator,
                  "scores": out / "scores.md", "validation grids": adv.run_dir / "images",
@@ -135,6 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in artifacts.items():
         print(f"  {name + ':':<{width}} {path}")
     return 0
+
+
+def score_table(held_out: list[dict], generators: dict[str, Path], title: str) -> tuple[str, float]:
+    """A markdown table of the identity baseline and each generator on ``held_out``, and the last one's
+    PSNR gain over the identity (dB). Scored by :func:`bggan.evaluate.score_pairs`, as ``bggan-eval`` scores."""
+    from bggan.evaluate import Scorer, mean_metrics, mean_seconds, score_pairs
+    from bggan.models.weights import load_generator
+
+    scorer = Scorer()
+    rows, identity = [], None
+    for name, path in generators.items():
+        scores, skipped = score_pairs(held_out, scorer, load_generator(path), desc=name)
+        if skipped:
+            raise RunFailed(f"scoring {name}: {skipped[0].name}: {skipped[0].reason}")
+        identity = mean_metrics(scores, "identity")
+        rows.append((name, mean_metrics(scores), f"{mean_seconds(scores):.3f}"))
+    rows.insert(0, ("identity (output = input)", identity, "-"))
+    table = [f"{title}; {scorer.conventions()}", "", "| model | PSNR (dB) | SSIM | s/image |", "|---|---:|---:|---:|"]
+    table += [f"| {name} | {m.psnr:.2f} | {m.ssim:.4f} | {seconds} |" for name, m, seconds in rows]
+    return "\n".join(table), rows[-1][1].psnr - identity.psnr
 
 
 class Steps:
@@ -182,7 +194,6 @@ def export_render_eval(say: Steps, generator: Path, size: tuple[int, int], input
     h, w = size
     say.step(f"export: {generator.name} -> ONNX -> TF SavedModel -> TFLite at {h}x{w}, parity on the held-out "
              f"inputs  ->  {out / 'export'}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up lines
     result = export(ExportConfig(weights=str(generator), out=str(out / "export"), size=(h, w),
                                  calibration_dir=str(inputs), parity_images=2), log=lambda line: print(f"  {line}"))
     print("parity vs PyTorch: " + ", ".join(f"{p.hop} {p.psnr:.1f} dB" for p in result.parity))

@@ -20,9 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 from bggan.cli.common import run_command
+from bggan.devices import pick_device
 from bggan.errors import BgganError
 
 PROG = "bggan-eval"
@@ -97,26 +96,13 @@ def plan_outputs(out: str, grid: int, overwrite: bool) -> dict[str, Path]:
     return paths
 
 
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> CUDA if available, else CPU; a named device is checked to exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise BgganError(f"--device {name}: not a device name (cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BgganError(f"--device {name}: CUDA is not available here")
-    return device
-
-
 def compose_data(data: str, overrides: list[str]):
     """The data config ``data`` (a name in ``conf/data/`` or a yaml path) with Hydra ``overrides`` applied."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from bggan.cli.train import config_dir
+    from bggan.cli.hydra_app import config_dir, group_choices, hydra_error_line
 
     if data.endswith((".yaml", ".yml")) or os.sep in data:
         path = Path(data)
@@ -125,15 +111,15 @@ def compose_data(data: str, overrides: list[str]):
         folder, name = path.resolve().parent, path.stem
     else:
         folder, name = config_dir() / "data", data
-        choices = sorted(p.stem for p in folder.glob("*.yaml"))
+        choices = group_choices("data")
         if name not in choices:
             raise BgganError(f"--data {data}: unknown data config (choices: {', '.join(choices)}; "
                              "or a path to a .yaml file)")
     try:
         with initialize_config_dir(config_dir=str(folder), version_base="1.3"):
             return compose(config_name=name, overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException, ValueError) as e:
-        raise BgganError(f"--data {data} {' '.join(overrides)}: {_one_line(e)}") from None
+    except (HydraException, OmegaConfBaseException) as e:
+        raise BgganError(f"--data {data}: {hydra_error_line(e)}") from None
 
 
 def validation_pairs(cfg, overrides: list[str]):
@@ -147,6 +133,8 @@ def validation_pairs(cfg, overrides: list[str]):
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
+    from bggan.cli.hydra_app import hydra_error_line
+    from bggan.config_check import check_targets
     from bggan.data.paired import PairFiles
     from bggan.evaluate import FilePairs
     from bggan.train import build
@@ -154,6 +142,7 @@ def validation_pairs(cfg, overrides: list[str]):
     node = cfg.pairs if "pairs" in cfg else cfg
     if "_target_" not in node:
         raise BgganError("the data config has no pairs._target_ (e.g. bggan.data.SyntheticPairs)")
+    check_targets(node, "pairs" if node is not cfg else "")
     notes = []
     if OmegaConf.select(node, "cache") is True and not any("pairs.cache" in o for o in overrides):
         with open_dict(node):
@@ -162,20 +151,14 @@ def validation_pairs(cfg, overrides: list[str]):
     try:
         source = build(node)
         _, val = source.split()
-    except (InstantiationException, OmegaConfBaseException, TypeError) as e:
-        raise BgganError(f"cannot build the data config's pairs: {_one_line(e)}") from None
+    except (InstantiationException, OmegaConfBaseException) as e:
+        raise BgganError(f"cannot build the data config's pairs: {hydra_error_line(e)}") from None
     if isinstance(val, PairFiles):
         val = FilePairs.from_pairs(val.pairs)
     if len(val) == 0:
         raise BgganError("the data config's validation split is empty")
     summary = source.summary() if hasattr(source, "summary") else f"{len(val)} validation pairs"
     return val, "\n".join([summary, *notes])
-
-
-def _one_line(error: BaseException, lines: int = 3) -> str:
-    """The first ``lines`` non-empty lines of an error's message, joined into one."""
-    text = " ".join([line.strip() for line in str(error).splitlines() if line.strip()][:lines])
-    return text or type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

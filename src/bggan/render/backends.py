@@ -24,20 +24,19 @@ EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite"}
 class TorchBackend:
     """A generator from a ``.ckpt`` or ``.safetensors`` file on the best device, in its fastest exact settings.
 
-    CUDA when there is one (cuDNN autotuning on, TF32 convolutions allowed), else the CPU; channels-last
-    memory layout either way (the same numbers, 1.4x faster on CPU here); inference mode.
+    The device is :func:`bggan.devices.pick_device`'s (CUDA when there is one, with cuDNN autotuning and TF32,
+    else the CPU); channels-last memory layout either way (the same numbers, 1.4x faster on CPU here);
+    inference mode.
     """
 
     fixed_size: tuple[int, int] | None = None
     name = "torch"
 
     def __init__(self, weights: str | os.PathLike, device: str | None = None) -> None:
+        from bggan.devices import pick_device
         from bggan.models.weights import load_generator
 
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cudnn.allow_tf32 = True
+        self.device = pick_device(device)
         self.model = load_generator(weights, map_location=self.device).to(memory_format=torch.channels_last)
         self.description = f"PyTorch on {self.device} (channels_last), {Path(weights).name}"
 

@@ -1,0 +1,72 @@
+"""Pictures of scored images: coloured error maps and comparison grids, ``(H, W, 3)`` uint8."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from bggan.errors import BgganError
+
+#: An error map is at full brightness where the mean absolute RGB difference reaches this much of the [0, 1] range.
+ERROR_FULL_SCALE = 0.25
+#: Height (px) every tile of :func:`comparison_grid` is resized to.
+GRID_HEIGHT = 256
+#: Anchors of the error-map colormap, dark to bright (inferno-like: black, purple, red, orange, pale yellow).
+_COLORMAP = np.array([[0, 0, 4], [31, 12, 72], [85, 15, 109], [136, 34, 106], [186, 54, 85], [227, 89, 51],
+                      [249, 140, 10], [249, 201, 50], [252, 255, 164]], dtype=np.float64)
+
+
+def colorize(values: np.ndarray) -> np.ndarray:
+    """``(H, W)`` values in [0, 1] (clipped) -> ``(H, W, 3)`` uint8 in an inferno-like colormap (0 black, 1 pale yellow).
+
+    Piecewise-linear between 9 anchors whose lightness rises monotonically, so brighter means larger.
+    """
+    t = np.clip(np.asarray(values, dtype=np.float64), 0, 1) * (len(_COLORMAP) - 1)
+    low = np.minimum(t.astype(np.int64), len(_COLORMAP) - 2)
+    frac = (t - low)[..., None]
+    return np.round(_COLORMAP[low] * (1 - frac) + _COLORMAP[low + 1] * frac).astype(np.uint8)
+
+
+def error_map(pred: np.ndarray, target: np.ndarray, full_scale: float = ERROR_FULL_SCALE) -> np.ndarray:
+    """Per-pixel mean absolute RGB difference of two ``(H, W, 3)`` uint8 images, coloured: ``(H, W, 3)`` uint8.
+
+    The difference is measured in [0, 1] units and divided by ``full_scale`` (0.25: a quarter of the
+    range is full brightness; larger errors saturate), then :func:`colorize`d.
+    """
+    if pred.shape != target.shape:
+        raise BgganError(f"error map of images of different sizes: {pred.shape} vs {target.shape}")
+    diff = np.abs(pred.astype(np.float32) - target.astype(np.float32)).mean(axis=-1) / 255.0
+    return colorize(diff / full_scale)
+
+
+def resize_to_height(image: np.ndarray, height: int) -> np.ndarray:
+    """``(H, W, 3)`` uint8 -> ``(height, round(W * height / H), 3)`` uint8 (Pillow, bicubic; no-op at ``height``)."""
+    h, w = image.shape[:2]
+    if h == height:
+        return image
+    size = (max(1, round(w * height / h)), height)
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+
+
+def comparison_grid(rows: list[list[np.ndarray]], height: int = GRID_HEIGHT, gap: int = 4) -> np.ndarray:
+    """Stack rows of ``(H, W, 3)`` uint8 tiles into one ``(H, W, 3)`` uint8 picture.
+
+    Every tile is resized to ``height`` px (keeping its aspect ratio), tiles and rows are separated by
+    ``gap`` px of white, and shorter rows are padded with white on the right. For ``R`` rows whose
+    widest row has tiles of total width ``T`` and ``k`` tiles: ``(R * height + (R - 1) * gap,
+    T + (k - 1) * gap, 3)``.
+    """
+    if not rows or not all(rows):
+        raise ValueError("comparison_grid needs at least one row, each with at least one tile")
+    strips = []
+    for tiles in rows:
+        parts = []
+        for tile in (resize_to_height(t, height) for t in tiles):
+            parts += [tile, np.full((height, gap, 3), 255, np.uint8)]
+        strips.append(np.concatenate(parts[:-1], axis=1))
+    width = max(s.shape[1] for s in strips)
+    out = []
+    for strip in strips:
+        pad = np.full((height, width - strip.shape[1], 3), 255, np.uint8)
+        out += [np.concatenate([strip, pad], axis=1), np.full((gap, width, 3), 255, np.uint8)]
+    return np.concatenate(out[:-1], axis=0)

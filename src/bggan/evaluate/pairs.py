@@ -1,0 +1,124 @@
+"""Image files matched by name across folders: what ``bggan-eval --pred/--target/--input`` scores."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from bggan.data.paired import natural_key
+from bggan.errors import BgganError
+from bggan.images import read_rgb
+
+#: Image files that :func:`pair_folders` matches by stem.
+EVAL_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+#: Unmatched file names shown in the summary line (the rest are counted).
+UNMATCHED_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class SkippedPair:
+    """A pair that was not scored, and why."""
+
+    name: str
+    reason: str
+
+
+class FilePairs(Dataset):
+    """Images matched by name across folders; item ``i`` is ``{"name", ROLE: (H, W, 3) uint8, ...}``.
+
+    Args:
+        entries: ``(name, {role: path})`` in scoring order; roles are ``"pred"``, ``"input"``, ``"target"``.
+
+    Reading an item raises :class:`BgganError` (naming the file) for an unreadable image, or when the
+    images of one pair differ in size.
+    """
+
+    def __init__(self, entries: list[tuple[str, dict[str, Path]]]):
+        self.entries = list(entries)
+
+    @classmethod
+    def from_pairs(cls, pairs) -> FilePairs:
+        """From :class:`bggan.data.paired.Pair` records (``name``, ``source``, ``target``): roles input and target."""
+        return cls([(p.name, {"input": Path(p.source), "target": Path(p.target)}) for p in pairs])
+
+    def name(self, index: int) -> str:
+        return self.entries[index][0]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> dict:
+        name, paths = self.entries[index]
+        images = {role: read_rgb(path) for role, path in paths.items()}
+        sizes = {role: image.shape[:2] for role, image in images.items()}
+        if len(set(sizes.values())) > 1:
+            detail = ", ".join(f"{role} {h}x{w}" for role, (h, w) in sizes.items())
+            raise BgganError(f"sizes differ: {detail} (HxW)")
+        return {"name": name, **images}
+
+
+@dataclass
+class Pairing:
+    """What :func:`pair_folders` found: the pairs to score, files without a partner, names used twice."""
+
+    pairs: FilePairs
+    unmatched: list[str]
+    ambiguous: list[SkippedPair]
+
+    def unmatched_line(self) -> str | None:
+        """``"N files without a partner, not scored: a, b, ..."`` (first few names), or ``None``."""
+        if not self.unmatched:
+            return None
+        shown = ", ".join(self.unmatched[:UNMATCHED_SHOWN])
+        more = f" and {len(self.unmatched) - UNMATCHED_SHOWN} more" if len(self.unmatched) > UNMATCHED_SHOWN else ""
+        return f"{len(self.unmatched)} files without a partner, not scored: {shown}{more}"
+
+
+def images_by_stem(folder: str | os.PathLike) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Image files (:data:`EVAL_SUFFIXES`) of ``folder`` by stem, and stems used by more than one file.
+
+    Raises:
+        BgganError: ``folder`` is missing, not a folder, or cannot be listed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BgganError(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
+    try:
+        files = sorted(p for p in folder.iterdir()
+                       if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EVAL_SUFFIXES)
+    except OSError as e:
+        raise BgganError(f"{folder}: cannot list ({e.strerror or e})") from None
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path)
+    unique = {stem: paths[0] for stem, paths in by_stem.items() if len(paths) == 1}
+    return unique, {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
+
+
+def pair_folders(pred: str | os.PathLike, target: str | os.PathLike,
+                 input: str | os.PathLike | None = None) -> Pairing:
+    """Match files of the folders by stem (any of :data:`EVAL_SUFFIXES` on each side), in natural name order.
+
+    A name is scored only when every folder has it; other files are listed in ``unmatched`` (as
+    ``folder/file``), and a name given to two files in one folder (``a.jpg``, ``a.png``) is ``ambiguous``.
+    """
+    folders = {"pred": Path(pred), "target": Path(target)}
+    if input is not None:
+        folders["input"] = Path(input)
+    found = {role: images_by_stem(folder) for role, folder in folders.items()}
+    names = set().union(*(set(files) | set(dups) for files, dups in found.values()))
+    entries, unmatched, ambiguous = [], [], []
+    for name in sorted(names, key=natural_key):
+        doubled = [p for _, dups in found.values() for p in dups.get(name, [])]
+        if doubled:
+            ambiguous.append(SkippedPair(name, "more than one file with this name: "
+                                         + ", ".join(f"{p.parent.name}/{p.name}" for p in doubled)))
+        elif all(name in files for files, _ in found.values()):
+            entries.append((name, {role: files[name] for role, (files, _) in found.items()}))
+        else:
+            unmatched += [f"{folders[role].name}/{files[name].name}" for role, (files, _) in found.items()
+                          if name in files]
+    return Pairing(FilePairs(entries), unmatched, ambiguous)

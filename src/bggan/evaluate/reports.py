@@ -1,0 +1,97 @@
+"""Reports of scored images: ``metrics.csv`` (one row per image) and ``metrics.md`` (means and conventions)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from bggan.evaluate.grids import ERROR_FULL_SCALE
+from bggan.evaluate.metrics import Scorer
+from bggan.evaluate.pairs import SkippedPair
+from bggan.evaluate.scoring import ImageScore, mean_metrics, mean_seconds
+from bggan.files import atomic_output
+
+
+def _number(value: float | None, digits: int) -> str:
+    """``""`` for ``None``, ``"inf"`` for infinity, else ``digits`` decimals."""
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+CSV_COLUMNS = ("name", "psnr", "ssim", "lpips", "seconds")
+IDENTITY_COLUMNS = ("identity_psnr", "identity_ssim", "identity_lpips")
+
+
+def csv_rows(scores: list[ImageScore]) -> list[list[str]]:
+    """Header and one row per image: :data:`CSV_COLUMNS`, then :data:`IDENTITY_COLUMNS` if any image has an input.
+
+    Empty cells: LPIPS not computed, no timing (predictions from files). PSNR may be ``inf``.
+    """
+    identity = any(s.identity is not None for s in scores)
+    rows = [list(CSV_COLUMNS) + (list(IDENTITY_COLUMNS) if identity else [])]
+    for s in scores:
+        row = [s.name, _number(s.model.psnr, 4), _number(s.model.ssim, 6), _number(s.model.lpips, 6),
+               _number(s.seconds, 6)]
+        if identity:
+            i = s.identity
+            row += ["", "", ""] if i is None else [_number(i.psnr, 4), _number(i.ssim, 6), _number(i.lpips, 6)]
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: str | os.PathLike, scores: list[ImageScore], overwrite: bool = False) -> Path:
+    """Write :func:`csv_rows` to ``path`` atomically (no summary rows: one line per image)."""
+    with atomic_output(path, overwrite) as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(csv_rows(scores))
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_output(path, overwrite) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def metrics_table(scores: list[ImageScore], label: str = "model") -> str:
+    """A markdown table of means: the model's row (``label``) and the identity baseline's, when known."""
+    lines = ["| | images | PSNR (dB) | SSIM | LPIPS | s/image |", "|---|---:|---:|---:|---:|---:|"]
+    seconds = mean_seconds(scores)
+    for name, which, secs in ((label, "model", seconds), ("identity (output = input)", "identity", None)):
+        m = mean_metrics(scores, which)
+        if m is None:
+            continue
+        count = sum(getattr(s, which) is not None for s in scores)
+        lines.append(f"| {name} | {count} | {m.psnr:.2f} | {m.ssim:.4f} | "
+                     f"{'-' if m.lpips is None else f'{m.lpips:.4f}'} | {'-' if secs is None else f'{secs:.4f}'} |")
+    return "\n".join(lines)
+
+
+def metrics_markdown(scores: list[ImageScore], scorer: Scorer, label: str = "model", source: str = "",
+                     skipped: list[SkippedPair] = (), notes: list[str] = ()) -> str:
+    """The whole ``metrics.md``: title, counts, table of means, conventions, LPIPS, timing, error map, skips.
+
+    Args:
+        scores: the scored images.
+        scorer: gives the conventions and the LPIPS note.
+        label: the model row's name.
+        source: where the images came from, one line.
+        skipped: pairs that were not scored, each listed with its reason.
+        notes: extra lines (e.g. unmatched files, the timing set-up).
+    """
+    lpips_counted = sum(s.model.lpips is not None for s in scores)
+    lpips_note = scorer.lpips_note
+    if scorer.lpips is not None and lpips_counted < len(scores):
+        lpips_note += f" (computed for {lpips_counted} of {len(scores)} images; it needs sides of at least 31 px)"
+    lines = ["# bggan-eval", ""]
+    if source:
+        lines += [source, ""]
+    lines += [f"{len(scores)} images scored, {len(skipped)} pairs skipped.", "", metrics_table(scores, label), "",
+              f"- Conventions: {scorer.conventions()}.",
+              f"- {lpips_note.rstrip('.')}.",
+              (f"- Error map (grid.png): per-pixel mean absolute RGB difference of output vs target, full "
+               f"brightness at {ERROR_FULL_SCALE} of the [0, 1] range (inferno-like colormap: black = 0)."),
+              *(f"- {note.rstrip('.')}." for note in notes)]
+    if skipped:
+        lines += ["", "Skipped pairs:", *(f"- {s.name}: {s.reason}" for s in skipped)]
+    return "\n".join(lines) + "\n"
