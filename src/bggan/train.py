@@ -20,10 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
+from bggan.config_check import check_targets
 from bggan.errors import BgganError
 from bggan.files import atomic_output
 from bggan.lit import AtomicCheckpointIO, BokehModule
 from bggan.models.weights import load_generator, load_state, read_generator_state, save_generator
+from bggan.quiet import quiet_lightning
 
 #: ``init_from`` value that starts the generator from its random initialisation.
 SCRATCH = "scratch"
@@ -117,6 +119,7 @@ def build_module(cfg: DictConfig) -> BokehModule:
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path) -> tuple[pl.Trainer, ModelCheckpoint]:
+    quiet_lightning()
     checkpoint = build(cfg.checkpoint, dirpath=str(run_dir / "checkpoints"))
     try:
         logger = build(cfg.logger, save_dir=str(run_dir))
@@ -135,6 +138,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
         BgganError: a bad config value, missing data or weights; :class:`~bggan.errors.TrainingFailed`
             when a loss or gradient stops being finite.
     """
+    check_targets(cfg)  # every key and value against the class it configures, before anything runs
     run_dir = Path(run_dir)
     checkpoints = run_dir / "checkpoints"
     ckpt_path = resolve_resume(cfg.get("ckpt_path"), checkpoints)

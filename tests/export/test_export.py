@@ -33,11 +33,10 @@ def tiny_weights(path, seed=0):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tf):
     """One export at the trap size with every optional file, shared by the tests below."""
     import onnx2tf.utils.common_functions as onnx2tf_common
 
-    pytest.importorskip("tensorflow")
     root = tmp_path_factory.mktemp("export")
 
     def no_network(*args, **kwargs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,30 +9,20 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from bggan.errors import BgganError
+from bggan.cli.hydra_app import config_dir, one_line_errors, run_hydra_app
 
 PROG = "bggan-train"
 
 
-def config_dir() -> Path:
-    """``$BGGAN_CONF``, else the ``conf/`` folder of the source tree this package runs from."""
-    if os.environ.get("BGGAN_CONF"):
-        return Path(os.environ["BGGAN_CONF"]).resolve()
-    return Path(__file__).resolve().parents[3] / "conf"
-
-
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+@one_line_errors(PROG)
 def main(cfg: DictConfig) -> float | None:
     from pytorch_lightning.utilities import rank_zero_only
 
     from bggan.train import train  # after Hydra has parsed the command line: --help stays fast
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        result = train(cfg, run_dir)
-    except BgganError as e:  # train() builds every config node through build(), which unwraps Hydra's wrapper
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
+    result = train(cfg, run_dir)  # a BgganError (bad value, missing data): one line, see one_line_errors
     if result.interrupted:
         print(f"{PROG}: interrupted; resume with name=<this run's name> ckpt_path=last ({run_dir})", file=sys.stderr)
         sys.exit(130)
@@ -45,7 +34,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def cli() -> None:
-    if not config_dir().is_dir():
-        print(f"{PROG}: error: no config folder at {config_dir()}; set BGGAN_CONF=/path/to/bggan/conf", file=sys.stderr)
-        sys.exit(2)
-    main()
+    run_hydra_app(PROG, main)

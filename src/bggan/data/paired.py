@@ -21,6 +21,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -308,7 +309,7 @@ class PairedImages:
     """
 
     def __init__(self, root: str | os.PathLike | None, keep_list: str | os.PathLike | None = None,
-                 holdout: int = 294, val_root: str | os.PathLike | None = None, check: str = "header"):
+                 holdout: int = 294, val_root: str | os.PathLike | None = None, check: Literal["header", "full"] = "header"):
         if root is None or str(root) == "":
             raise BgganError("no data folder given: set data.pairs.root=/path/to/ebb/train "
                              "(or the environment variable BGGAN_EBB_ROOT)")

@@ -43,7 +43,9 @@ def run_onnx(path: Path, images: np.ndarray, threads: int = 0) -> np.ndarray:
 
 
 def run_saved_model(path: Path, images: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
+    from bggan.quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     return np.stack([serve(**{INPUT_NAME: tf.constant(image[None])})[OUTPUT_NAME].numpy()[0] for image in images])

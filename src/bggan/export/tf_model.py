@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME
+from bggan.quiet import import_tensorflow
 
 #: What onnx2tf loads from the working directory when a model's input is a small batch of 3-channel
 #: images (and downloads when it is missing): 20 images, 128x128, NHWC, float32 in [0, 1].
@@ -42,6 +43,7 @@ def _without_onnx2tf_probe() -> Iterator[None]:
     exported graph is static). At 1024x1536 that run alone holds about 5 GB. onnx2tf treats a failed
     run as "cannot infer, skip"; this makes it fail on purpose. The export checks parity itself.
     """
+    import_tensorflow()  # before onnx2tf imports it, so that its start-up noise is filtered
     import onnx2tf.onnx2tf as core
 
     def skip(**_: object) -> list[np.ndarray]:
@@ -62,6 +64,7 @@ def onnx_to_keras(onnx_path: Path, replacements: list[dict], workdir: Path, samp
     and whatever else onnx2tf writes; it runs there so nothing is downloaded or left in the caller's
     working directory.
     """
+    import_tensorflow()
     import onnx2tf
 
     onnx_path, workdir = onnx_path.resolve(), workdir.resolve()
@@ -81,7 +84,7 @@ def onnx_to_keras(onnx_path: Path, replacements: list[dict], workdir: Path, samp
 def save_saved_model(model, path: Path, height: int, width: int) -> None:
     """Write ``model`` as a SavedModel with one signature, ``serving_default``: ``image`` -> ``bokeh``,
     both ``(1, H, W, 3)`` float32 in [-1, 1]."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     spec = tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME)
     serve = tf.function(lambda image: {OUTPUT_NAME: model(image)}, input_signature=[spec])
@@ -98,7 +101,7 @@ def write_tflite(saved_model: Path, path: Path, kind: str, representative: Itera
     (int8 weights, float activations); ``int8`` (full-integer ops calibrated on ``representative``, NHWC
     float32 images in [-1, 1]; float32 input and output, quantized at the ends).
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     if kind not in TFLITE_KINDS:
         raise ValueError(f"kind must be one of {TFLITE_KINDS}, got {kind!r}")

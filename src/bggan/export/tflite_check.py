@@ -37,7 +37,9 @@ class TfliteCheck:
 
 def analyze(path: Path) -> str:
     """TensorFlow's model analyzer text for ``path``, GPU compatibility included."""
-    import tensorflow as tf
+    from bggan.quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     text = io.StringIO()
     with contextlib.redirect_stdout(text):

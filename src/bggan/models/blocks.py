@@ -12,12 +12,15 @@ Two facts of the released TensorFlow model live here:
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("official", "instance")
+#: The normalizations: the released formula (sum of squared deviations) and textbook instance norm.
+Norm = Literal["official", "instance"]
+NORMS = get_args(Norm)
 NORM_FORMS = ("reduce", "pool")
 
 
@@ -140,7 +143,7 @@ class ResidualBlock(nn.Module):
     (the paper's text gives another order; the released weights use this one).
     """
 
-    def __init__(self, channels: int, norm: str = "official", dropout: float = 0.1) -> None:
+    def __init__(self, channels: int, norm: Norm = "official", dropout: float = 0.1) -> None:
         super().__init__()
         self.conv1 = Conv2dSame(channels, channels, 3, bias=False)
         self.norm1 = InstanceNorm(norm)

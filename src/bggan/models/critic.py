@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bggan.models.blocks import Conv2dSame, InstanceNorm
+from bggan.models.blocks import Conv2dSame, InstanceNorm, Norm
 
 
 class PatchCritic(nn.Module):
@@ -27,7 +27,7 @@ class PatchCritic(nn.Module):
             channel is the usual PatchGAN choice. WGAN losses average over all of them.
     """
 
-    def __init__(self, n_layers: int = 3, ndf: int = 64, norm: str = "official",
+    def __init__(self, n_layers: int = 3, ndf: int = 64, norm: Norm = "official",
                  out_channels: int = 1, in_channels: int = 3) -> None:
         super().__init__()
         if n_layers < 1:
@@ -54,7 +54,7 @@ class MultiCritic(nn.Module):
     (sizes rounded up). The WGAN losses in :mod:`bggan.losses` average over the critics.
     """
 
-    def __init__(self, ndf: int = 64, norm: str = "official", out_channels: int = 1,
+    def __init__(self, ndf: int = 64, norm: Norm = "official", out_channels: int = 1,
                  depths: dict[str, int] | None = None) -> None:
         super().__init__()
         depths = depths or {"patch": 3, "full": 5}

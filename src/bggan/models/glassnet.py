@@ -8,16 +8,19 @@ final image. Both are encoder / residual blocks / decoder networks that downsamp
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, ResidualBlock, UpConvReLU
+from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, Norm, ResidualBlock, UpConvReLU
 
 #: Glass-Net downsamples three times: inside the network both sides must be multiples of this.
 SIZE_MULTIPLE = 8
-INITS = ("released", "he")
+#: Weight initialisations: the released code's N(0, 0.02), or He (Kaiming) normal.
+Init = Literal["released", "he"]
+INITS = get_args(Init)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> torch.Tensor:
@@ -57,7 +60,7 @@ class RoughStage(nn.Module):
     H and W must be multiples of 8. Only skip: the bottleneck ``concat(res(e4), e4)``.
     """
 
-    def __init__(self, c: int = 16, n_res: int = 9, norm: str = "official", dropout: float = 0.1) -> None:
+    def __init__(self, c: int = 16, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = nn.ModuleList([ConvReLU(3, c), ConvReLU(c, 2 * c, 2),
                                       ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
@@ -79,7 +82,7 @@ class RefineStage(nn.Module):
     1/4 and 1/2 resolution, each concatenated *before* the decoder features.
     """
 
-    def __init__(self, c: int = 24, n_res: int = 9, norm: str = "official", dropout: float = 0.1) -> None:
+    def __init__(self, c: int = 24, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = nn.ModuleList([ConvReLU(6, c), ConvReLU(c, 2 * c, 2),
                                       ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
@@ -119,8 +122,8 @@ class GlassNet(nn.Module):
     outputs cropped back (:func:`pad_to_multiple`).
     """
 
-    def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: str = "official",
-                 dropout: float = 0.1, init: str = "released") -> None:
+    def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: Norm = "official",
+                 dropout: float = 0.1, init: Init = "released") -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -147,7 +150,7 @@ class GlassNet(nn.Module):
             final, rough = final[..., :h, :w], rough[..., :h, :w]
         return final, rough
 
-    def reset_parameters(self, init: str = "released") -> None:
+    def reset_parameters(self, init: Init = "released") -> None:
         """Re-initialise every weight with the ``"released"`` or ``"he"`` scheme (see class doc)."""
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")

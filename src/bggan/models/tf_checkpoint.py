@@ -15,11 +15,8 @@ PyTorch wants ``(out, in, kh, kw)`` and ``(in, out, kh, kw)``: both are ``permut
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,26 +56,11 @@ class ImportedGenerator:
     key_scheme: str  #: "layer_with_weights" (Keras 2) or "_operations" (Keras 3)
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Silence file descriptor 2: TensorFlow's C++ start-up prints registration noise there
-    that ``TF_CPP_MIN_LOG_LEVEL`` does not reach, which would bury our one-line errors."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _import_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from bggan.quiet import import_tensorflow
+
     try:
-        with _native_stderr_silenced():
-            import tensorflow as tf
+        tf = import_tensorflow()
     except ImportError:
         raise BgganError("reading TensorFlow checkpoints needs TensorFlow: pip install 'bggan[export]'") from None
     return tf
