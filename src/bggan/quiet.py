@@ -3,7 +3,8 @@
 - TensorFlow's C++ core writes registration lines ("Unable to register cuDNN factory", "computation
   placer already registered") to file descriptor 2 while it loads, before ``TF_CPP_MIN_LOG_LEVEL`` is
   read: :func:`import_tensorflow` captures that descriptor during the import and passes on every
-  other line.
+  other line. The TFLite converter and LiteRT's interpreter print more such lines; the export runs
+  them inside :func:`filtered_stderr` too.
 - Lightning 2.6 logs an advertisement for its cloud logger on every Trainer start:
   :func:`quiet_lightning` drops exactly that record.
 """
@@ -18,12 +19,15 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-#: TensorFlow's start-up lines that say nothing about the user's work (CUDA plugins on a CPU build,
-#: duplicate registrations, CPU feature advice).
+#: TensorFlow's and LiteRT's C++ lines that say nothing about the user's work: at start-up (CUDA plugins on
+#: a CPU build, duplicate registrations, CPU feature advice), in the TFLite converter (options it ignores,
+#: an MLIR pass that is off) and when an interpreter starts (its CPU delegate).
 TENSORFLOW_NOISE = re.compile(
     r"All log messages before absl::InitializeLog|Unable to register cu(DNN|BLAS|FFT) factory|"
     r"computation placer already registered|This TensorFlow binary is optimized|"
-    r"To enable the following instructions|oneDNN custom operations are on|Could not find cuda drivers")
+    r"To enable the following instructions|oneDNN custom operations are on|Could not find cuda drivers|"
+    r"Ignored output_format|Ignored drop_control_dependency|MLIR V1 optimization pass is not enabled|"
+    r"Created TensorFlow Lite XNNPACK delegate for CPU")
 #: Loggers Lightning's rank-zero messages go through (the ``pytorch_lightning`` and ``lightning`` packages).
 LIGHTNING_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
 

@@ -18,6 +18,7 @@ from bggan.export.runners import run_tflite
 from bggan.export.tflite_check import FORBIDDEN_OPS
 from bggan.models.tf_checkpoint import import_tf_checkpoint
 from bggan.models.weights import save_generator
+from bggan.quiet import TENSORFLOW_NOISE
 from tests.conftest import console_script
 from tests.tf_reference import glassnet_tf, random_weights, released_layers, write_checkpoint
 
@@ -144,6 +145,8 @@ def test_overwrite_replaces_an_existing_export(tmp_path):
     assert run.returncode == 0, run.stderr
     assert not (tmp_path / "out" / "old.txt").exists() and (tmp_path / "out" / "model_float32.tflite").is_file()
     assert "out/report.md" in run.stdout
+    noise = [line for line in run.stderr.splitlines() if TENSORFLOW_NOISE.search(line)]
+    assert not noise, noise  # TensorFlow's and LiteRT's C++ start-up and converter lines are filtered
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,6 +1,11 @@
 """Hop 1: PyTorch -> ONNX, shaped so that onnx2tf reads its layout without guessing.
 
-The traced graph is folded to constants (onnxsim: the zero Pads of the stride-2 convolutions become
+torch.onnx's dynamo exporter (``torch.export`` + onnxscript) writes the graph at opset 18, the lowest it
+implements; the TorchScript exporter it replaces is deprecated, and gave the same graph after the steps
+below (the same TFLite op census and outputs, 0.0 apart at 1024x1536; measured when the project switched).
+It writes ``torch.rsqrt`` as ``Reciprocal(Sqrt(x))``, which onnx2tf and the TFLite converter leave as
+SQRT + DIV (DIV is not on the GPU delegate's list); :func:`reciprocal_as_div` makes it ``Div(1, Sqrt(x))``,
+which becomes one RSQRT. The graph is then folded to constants (onnxsim: the zero Pads of the stride-2 convolutions become
 the Conv's own asymmetric ``pads``, which onnx2tf turns into a plain SAME convolution), its nodes get
 plain names, and each ConvTranspose gets an onnx2tf *op replacement*: a TensorFlow
 ``conv2d_transpose`` with ``padding="SAME"`` and its exact NHWC output shape. Without it onnx2tf
@@ -10,20 +15,24 @@ per upsampling on a phone), which also breaks when its output shape guess goes w
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bggan.export.graph import ExportGraph
 
-OPSET = 17
+OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "bokeh"
 
 
 def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
-    """Trace ``graph`` at its fixed size into ``path`` (ONNX, opset 17, NCHW ``1x3xHxW`` float32).
+    """Export ``graph`` at its fixed size into ``path`` (ONNX, opset 18, NCHW ``1x3xHxW`` float32).
 
     Returns:
         onnx2tf op replacements (``param_replacement_file`` entries), one per ConvTranspose.
@@ -32,13 +41,13 @@ def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
     import onnxsim
 
     example = torch.zeros(1, 3, graph.height, graph.width)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings: every shape is meant to be a constant here
-        torch.onnx.export(graph, (example,), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True)
+    with torch.no_grad(), _exporter_quiet():
+        torch.onnx.export(graph, (example,), str(path), dynamo=True, opset_version=OPSET, verbose=False,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], external_data=False)
     model, ok = onnxsim.simplify(onnx.load(str(path)))
     if not ok:
         raise RuntimeError("onnxsim could not validate the simplified graph")
+    reciprocal_as_div(model)
     model = onnx.shape_inference.infer_shapes(model)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in [*model.graph.value_info, *model.graph.output]}
@@ -54,6 +63,41 @@ def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
                                  "strides": [2, 2], "padding": "SAME"})
     onnx.save(model, str(path))
     return replacements
+
+
+def reciprocal_as_div(model) -> int:
+    """Rewrite each ``Reciprocal(x)`` of an ONNX model as ``Div(1, x)``, in place; returns how many.
+
+    The same numbers (IEEE division), but onnx2tf turns Reciprocal into ``tf.math.reciprocal``, which the
+    TFLite converter leaves as a DIV after the SQRT, while ``1 / sqrt(x)`` becomes one RSQRT.
+    """
+    import onnx
+
+    nodes = [n for n in model.graph.node if n.op_type == "Reciprocal"]
+    if nodes:
+        one = "bggan_one"
+        model.graph.initializer.append(onnx.numpy_helper.from_array(np.ones((), np.float32), one))
+        for node in nodes:
+            node.op_type = "Div"
+            node.input.insert(0, one)
+    return len(nodes)
+
+
+@contextlib.contextmanager
+def _exporter_quiet():
+    """The dynamo exporter's progress and its notes on torchvision (absent here) and on constant folding
+    (onnxsim folds next) go to a buffer; its errors still raise."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "torch._dynamo", "torch.export")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def onnx_op_census(path: Path) -> dict[str, int]:

@@ -20,7 +20,7 @@ from bggan.files import FILE_MODE, sha256
 
 FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
 
-EXTRA_MODULES = ("onnx", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai_edge_litert")
+EXTRA_MODULES = ("onnx", "onnxscript", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai_edge_litert")
 
 
 @dataclass

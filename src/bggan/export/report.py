@@ -11,7 +11,7 @@ from pathlib import Path
 from bggan.export.pipeline import ExportConfig, ExportResult, as_dict
 from bggan.files import atomic_output
 
-PACKAGES = ("bggan", "torch", "onnx", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai-edge-litert")
+PACKAGES = ("bggan", "torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai-edge-litert")
 
 USAGE = """\
 Every model takes one image, float32 in [-1, 1] (`pixel / 127.5 - 1`, RGB), and returns the bokeh

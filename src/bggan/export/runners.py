@@ -55,8 +55,11 @@ def tflite_interpreter(path: Path, threads: int = 2):
     """An allocated ai-edge-litert interpreter (XNNPACK on CPU)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
+    from bggan.quiet import TENSORFLOW_NOISE, filtered_stderr
+
+    with filtered_stderr(TENSORFLOW_NOISE):
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
     return interpreter
 
 

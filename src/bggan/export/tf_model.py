@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME
-from bggan.quiet import import_tensorflow
+from bggan.quiet import TENSORFLOW_NOISE, filtered_stderr, import_tensorflow
 
 #: What onnx2tf loads from the working directory when a model's input is a small batch of 3-channel
 #: images (and downloads when it is missing): 20 images, 128x128, NHWC, float32 in [0, 1].
@@ -116,4 +116,6 @@ def write_tflite(saved_model: Path, path: Path, kind: str, representative: Itera
             raise ValueError("int8 needs calibration images")
         converter.representative_dataset = lambda: ([x] for x in samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    path.write_bytes(converter.convert())
+    with filtered_stderr(TENSORFLOW_NOISE):
+        flatbuffer = converter.convert()
+    path.write_bytes(flatbuffer)
