@@ -215,7 +215,23 @@ def test_a_zero_weight_skips_its_term(tmp_path):
     assert nothing(pred, target).terms == {} and nothing(pred, target).total == 0 and nothing.describe() == "0"
 
 
-@pytest.mark.parametrize("name", ["w_l1", "w_ssim", "w_vgg", "w_adv"])
+def test_w_rough_adds_exactly_the_l1_of_the_rough_output():
+    pred, target = _pair(5)
+    rough = _pair(6)[0].requires_grad_(True)
+    plain = GeneratorLoss()(pred, target)
+    loss = GeneratorLoss(w_rough=0.3)
+    out = loss(pred, target, rough=rough)
+    assert list(out.terms) == ["l1", "ssim", "rough"]
+    torch.testing.assert_close(out.total, plain.total + 0.3 * (rough - target).abs().mean())
+    out.total.backward()
+    assert rough.grad is not None and rough.grad.abs().sum() > 0  # stage 1 gets its own gradient
+    assert loss.describe() == "0.5*L1 + 1*(1-SSIM) + 0.3*L1(rough)"
+    with pytest.raises(ValueError, match="rough output"):
+        loss(pred, target)
+    assert list(GeneratorLoss()(pred, target, rough=rough).terms) == ["l1", "ssim"]  # w_rough=0: ignored
+
+
+@pytest.mark.parametrize("name", ["w_l1", "w_ssim", "w_vgg", "w_adv", "w_rough"])
 def test_negative_weights_are_refused_naming_the_key(name):
     with pytest.raises(BgganError, match=f"loss.{name} must be >= 0, got -0.1"):
         GeneratorLoss(**{name: -0.1})

@@ -153,14 +153,18 @@ class LossTerms(NamedTuple):
 
 
 class GeneratorLoss(nn.Module):
-    """``w_l1 * L1 + w_ssim * (1 - SSIM) + w_vgg * VGG + w_adv * adv``: the generator's loss in both stages.
+    """``w_l1 * L1 + w_ssim * (1 - SSIM) + w_vgg * VGG + w_adv * adv + w_rough * L1(rough)``: the generator's
+    loss in both stages.
 
     BGGAN's pretraining stage uses ``0.5 * L1 + 1 * (1 - SSIM)``; its adversarial stage
     ``0.5 * L1 + 0.05 * (1 - SSIM) + 0.1 * VGG + 1 * adv`` (``conf/loss/``). A term whose weight
-    is 0 is not computed (and the VGG19 weights are then not needed).
+    is 0 is not computed (and the VGG19 weights are then not needed). ``w_rough`` (0 in the paper's
+    recipes) supervises stage 1 as well: the L1 distance of its rough output to the same target, which
+    the paper describes it as approximating (``I - R``, a rough bokeh image) but which no released loss
+    asks for; without it the rough output drifts to whatever helps stage 2 (often flat grey).
 
     Args:
-        w_l1, w_ssim, w_vgg, w_adv: the weights.
+        w_l1, w_ssim, w_vgg, w_adv, w_rough: the weights.
         vgg_weights: VGG19 weights file in torchvision's layout, or ``None`` for torch.hub's cache
             (downloaded once, hash checked). Only read when ``w_vgg > 0``.
         vgg_features: a ready feature extractor instead of a file (tests pass a random one).
@@ -171,12 +175,13 @@ class GeneratorLoss(nn.Module):
     """
 
     def __init__(self, w_l1: float = 0.5, w_ssim: float = 1.0, w_vgg: float = 0.0, w_adv: float = 0.0,
-                 vgg_weights: str | None = None, vgg_features: nn.Module | None = None):
+                 vgg_weights: str | None = None, vgg_features: nn.Module | None = None, w_rough: float = 0.0):
         super().__init__()
-        for name, value in (("w_l1", w_l1), ("w_ssim", w_ssim), ("w_vgg", w_vgg), ("w_adv", w_adv)):
+        for name, value in (("w_l1", w_l1), ("w_ssim", w_ssim), ("w_vgg", w_vgg), ("w_adv", w_adv),
+                            ("w_rough", w_rough)):
             if value < 0:
                 raise BgganError(f"loss.{name} must be >= 0, got {value}")
-        self.w_l1, self.w_ssim, self.w_vgg, self.w_adv = w_l1, w_ssim, w_vgg, w_adv
+        self.w_l1, self.w_ssim, self.w_vgg, self.w_adv, self.w_rough = w_l1, w_ssim, w_vgg, w_adv, w_rough
         self.perceptual: PerceptualLoss | None = None
         if w_vgg > 0:
             self.perceptual = PerceptualLoss(vgg_features if vgg_features is not None
@@ -184,11 +189,14 @@ class GeneratorLoss(nn.Module):
 
     def describe(self) -> str:
         """One line for the log, e.g. ``0.5*L1 + 1*(1-SSIM)``."""
-        parts = [(self.w_l1, "L1"), (self.w_ssim, "(1-SSIM)"), (self.w_vgg, "VGG"), (self.w_adv, "adv")]
+        parts = [(self.w_l1, "L1"), (self.w_ssim, "(1-SSIM)"), (self.w_vgg, "VGG"), (self.w_adv, "adv"),
+                 (self.w_rough, "L1(rough)")]
         return " + ".join(f"{w:g}*{name}" for w, name in parts if w > 0) or "0"
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None = None) -> LossTerms:
-        """``pred`` and ``target`` ``(B, 3, H, W)`` in [-1, 1]; ``critic`` needed when ``w_adv > 0``."""
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None = None,
+                rough: torch.Tensor | None = None) -> LossTerms:
+        """``pred``, ``target`` and stage 1's ``rough`` output ``(B, 3, H, W)`` in [-1, 1]; ``critic`` needed when
+        ``w_adv > 0``, ``rough`` when ``w_rough > 0``."""
         total = pred.new_zeros(())
         terms: dict[str, torch.Tensor] = {}
 
@@ -207,4 +215,8 @@ class GeneratorLoss(nn.Module):
             if critic is None:
                 raise ValueError("w_adv > 0 needs the critic")
             add("adv", self.w_adv, generator_adversarial_loss(critic, pred))
+        if self.w_rough > 0:
+            if rough is None:
+                raise ValueError("w_rough > 0 needs stage 1's rough output")
+            add("rough", self.w_rough, (rough - target).abs().mean())
         return LossTerms(total, terms)

@@ -141,6 +141,37 @@ def test_weights_mode_scores_model_and_identity_with_timing(tmp_path, weights, c
     assert "synthetic pairs: 3 at 32x48" in capsys.readouterr().out
 
 
+def test_synthetic_pairs_are_scored_per_band_of_their_circle_of_confusion(tmp_path, weights):
+    out = tmp_path / "out"
+    assert _run(["--weights", weights, *SMALL_SYNTHETIC, "pairs.focal_mm=85", "--out", str(out), "--no-lpips",
+                 "--grid", "0"]) == 0
+    rows = _rows(out)
+    assert {"psnr_in_focus", "detail_in_focus", "identity_detail_out_of_focus"} <= set(rows[0])
+    assert float(rows[0]["identity_detail_in_focus"]) == pytest.approx(1.0, abs=0.05)  # the input is in focus there
+    md = (out / "metrics.md").read_text()
+    assert "| per band of the target's CoC | in focus" in md and "Per band: bands of the target's |CoC|" in md
+
+
+def test_files_written_by_bggan_synth_are_scored_per_band_in_both_modes(tmp_path, weights):
+    from bggan.cli import synth
+
+    pairs = tmp_path / "pairs"
+    assert run_command(synth.PROG, synth.main, ["--out", str(pairs), "--n", "3", "--size", "32x48", "--workers", "1",
+                                                "--no-progress", "--format", "png"]) == 0
+    out = tmp_path / "files"
+    assert _run(["--pred", str(pairs / "original"), "--target", str(pairs / "bokeh"), "--coc", str(pairs / "depth"),
+                 "--out", str(out), "--no-lpips", "--grid", "0", "--bands", "0.5,4"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 3 and all(r["detail_in_focus"] for r in rows)
+    assert "in focus < 0.5 px" in (out / "metrics.md").read_text()
+    data = tmp_path / "data"
+    assert _run(["--weights", weights, "--data", "ebb", f"pairs.root={pairs}", "pairs.holdout=2", "--out", str(data),
+                 "--no-lpips", "--grid", "0"]) == 0
+    assert _rows(data)[0]["psnr_in_focus"]
+    assert _run(["--pred", str(pairs / "original"), "--target", str(pairs / "bokeh"), "--out", str(tmp_path / "x"),
+                 "--bands", "8,1"]) == 2  # edges out of order
+
+
 def test_weights_mode_takes_a_yaml_path_and_crop(tmp_path, weights):
     cfg = tmp_path / "mine.yaml"
     cfg.write_text("pairs:\n  _target_: bggan.data.SyntheticPairs\n  n: 2\n  size: [24, 40]\n  holdout: 1\n  seed: 0\n")

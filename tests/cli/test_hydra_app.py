@@ -27,7 +27,7 @@ CASES = {
     "unknown group choice": ("bggan-train", ["stage=nonsense"],
                              "stage=nonsense: no such choice; stage is one of: adversarial, pretrain"),
     "unknown key": ("bggan-train", ["data.pairs.nope=3"],
-                    "data.pairs.nope: no such key (the keys of data.pairs: n, size, seed, holdout, cache, workers)"),
+                    "data.pairs.nope: no such key (the keys of data.pairs: n, size, seed, holdout, cache, workers,"),
     "unknown top-level key": ("bggan-train", ["nonsense=1"], "nonsense: no such key (the keys of the config: stage,"),
     "bad value type": ("bggan-train", ["trainer.max_epochs=abc"],
                        "trainer.max_epochs='abc': pytorch_lightning.Trainer's max_epochs takes int or null"),

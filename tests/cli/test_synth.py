@@ -8,7 +8,8 @@ from PIL import Image
 from bggan.cli import synth
 from bggan.cli.common import run_command
 from bggan.data import PairedImages
-from bggan.data.synthetic import render_pair
+from bggan.data.depth_maps import read_coc
+from bggan.data.synthetic import render_pair, render_sample
 from tests.conftest import console_script
 
 
@@ -28,6 +29,8 @@ def test_writes_pairs_in_the_ebb_layout_that_the_folder_reader_accepts(tmp_path,
     _, bokeh = render_pair(6, 40, 56)
     item = train[1]
     assert item["name"] == "6" and np.abs(item["target"].astype(int) - bokeh).mean() < 6  # JPEG q95
+    assert np.array_equal(read_coc(out / "depth" / "6.npz"), render_sample(6, 40, 56)["coc"])
+    assert "depth/SEED.npz" in meta["layout"] and meta["lens"]["focal_mm"] == 50.0
 
 
 def test_parallel_workers_write_the_same_pairs_as_one(tmp_path):

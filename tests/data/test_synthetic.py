@@ -4,7 +4,9 @@ import torch
 import torch.nn.functional as F
 
 from bggan.data.defocus import Layer, Lens, composite, linear_to_srgb
-from bggan.data.synthetic import SyntheticScene, fractal_noise, random_scene, render_pair
+from bggan.data.scenes import SyntheticScene, fractal_noise, random_scene
+from bggan.data.synthetic import SyntheticPairs, render_pair, render_sample
+from bggan.errors import BgganError
 
 
 def sharpness(image: np.ndarray, mask: np.ndarray) -> float:
@@ -54,29 +56,61 @@ def _spill(layers, diameters, shape):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_scenes_keep_the_subject_sharp_and_blur_the_background(seed):
-    scene = random_scene(seed, 256, 384)
+    scene = random_scene(seed, 256, 384, Lens(focal_mm=85.0))  # a long lens: backgrounds blurred by > 8 px
     names = [layer.name for layer in scene.layers]
     subject = scene.layers[names.index("subject")]
     diameters = scene.diameters()
-    assert diameters[names.index("subject")] == 0 and diameters[0] > 5
-    sharp, bokeh = scene.render(False), scene.render(True)
-    shape = sharp.shape[:2]
-    # the subject where it is fully visible (nothing nearer covers or blurs over it)
+    assert diameters[names.index("subject")] == 0 and max(diameters) > 2
+    sharp_f, bokeh_f = (linear_to_srgb(composite(scene.layers, d, normalize=True)) * 255 for d in (None, diameters))
+    shape = sharp_f.shape[:2]
+    objects = [i for i, layer in enumerate(scene.layers) if layer.diameter_px is None and layer is not subject]
+    # the subject where it is fully visible (nothing nearer, an object or the ground, covers or blurs over it)
     nearer = [i for i, layer in enumerate(scene.layers) if layer.depth_m < subject.depth_m]
     visible = (subject.alpha == 1) & ~_spill([scene.layers[i] for i in nearer], [diameters[i] for i in nearer], shape)
     visible[1:-1, 1:-1] &= (subject.alpha[:-2, 1:-1] == 1) & (subject.alpha[2:, 1:-1] == 1)
+    visible[1:-1, 1:-1] &= (subject.alpha[1:-1, :-2] == 1) & (subject.alpha[1:-1, 2:] == 1)  # the Laplacian's reach
     if visible.sum() > 200:
-        assert sharpness(bokeh, visible) / sharpness(sharp, visible) > 0.97
-    # the background where nothing else may reach and away from its lights (a blurred light is a
-    # disc with a crisp rim): its grain and edges wash out. Measured before rounding to uint8,
-    # whose steps would otherwise swamp the faint grain.
-    sharp_f, bokeh_f = (linear_to_srgb(composite(scene.layers, d)) * 255 for d in (None, diameters))
-    r = int(diameters[0] / 2) + 2
-    lights = torch.from_numpy((sharp.max(-1) >= 250).astype(np.float32))[None, None]
+        assert sharpness(bokeh_f, visible) / sharpness(sharp_f, visible) > 0.97
+    # the surface far out of focus, where no object may reach and away from its lights (a blurred light
+    # is a disc with a crisp rim): its detail washes out. Measured before rounding to uint8.
+    coc = scene.coc()
+    r = int(max(diameters) / 2) + 2
+    lights = torch.from_numpy((sharp_f.max(-1) >= 250).astype(np.float32))[None, None]
     near_lights = F.max_pool2d(lights, 2 * r + 1, 1, r)[0, 0].numpy() > 0
-    open_ground = ~_spill(scene.layers[1:], diameters[1:], shape) & ~near_lights
-    assert open_ground.sum() > 1000
-    assert sharpness(bokeh_f, open_ground) < 0.5 * sharpness(sharp_f, open_ground)
+    far_surface = (coc > 8) & ~_spill([scene.layers[i] for i in objects] + [subject],
+                                      [diameters[i] for i in objects] + [0.0], shape) & ~near_lights
+    assert far_surface.sum() > 1000
+    assert sharpness(bokeh_f, far_surface) < 0.5 * sharpness(sharp_f, far_surface)
+
+
+def test_the_maps_describe_the_target():
+    sample = render_sample(3, 128, 192)
+    depth, coc = sample["depth"], sample["coc"]
+    assert depth.shape == coc.shape == (128, 192) and depth.dtype == coc.dtype == np.float32
+    assert np.all(depth > 0) and np.isfinite(coc).all()
+    expected = Lens().coc_px(np.maximum(depth, 0.0505), sample["focus_m"], 192) * np.sign(depth - sample["focus_m"])
+    np.testing.assert_allclose(coc, expected, rtol=1e-4, atol=1e-4)
+    assert (np.abs(coc) < 1e-3).mean() > 0.02  # the subject is exactly in focus
+    assert coc.max() > 1 and depth.max() > sample["focus_m"]  # something behind it is blurred
+
+
+def test_synthetic_pairs_carry_the_maps_and_take_a_lens_and_textures(tmp_path):
+    from PIL import Image
+
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    pairs = SyntheticPairs(n=3, size=(48, 64), holdout=1, cache=True, workers=1, textures=str(tmp_path),
+                           focal_mm=85.0)
+    item = pairs.split()[1][0]
+    assert set(item) == {"name", "input", "target", "depth", "coc"}
+    assert item["coc"].dtype == np.float32 and item["coc"].shape == (48, 64)
+    again = SyntheticPairs(n=3, size=(48, 64), holdout=1, cache=False, textures=str(tmp_path), focal_mm=85.0)
+    assert np.array_equal(again.split()[1][0]["target"], item["target"])  # cache and fresh renders agree
+    assert "85 mm f/1.8" in pairs.summary() and str(tmp_path) in pairs.summary()
+    other_lens = SyntheticPairs(n=3, size=(48, 64), holdout=1, cache=False, textures=str(tmp_path))
+    assert np.abs(other_lens.split()[1][0]["coc"]).max() < np.abs(item["coc"]).max()  # a shorter lens blurs less
+    with pytest.raises(BgganError, match="no such folder"):
+        SyntheticPairs(textures=str(tmp_path / "nope"))
 
 
 def test_pairs_are_deterministic_per_seed_and_look_like_images():

@@ -59,3 +59,18 @@ def test_pair_crops_yield_uint8_chw_and_model_range_maps_to_minus1_1():
     assert torch.equal(item["input"].permute(1, 2, 0), torch.from_numpy(source[12:28, 18:42]))
     x = to_model_range(torch.tensor([0, 255, 128], dtype=torch.uint8))
     assert torch.allclose(x, torch.tensor([-1.0, 1.0, 128 / 127.5 - 1]), atol=1e-6)
+
+
+def test_maps_are_cropped_and_flipped_with_their_images():
+    source, target = _pair()
+    coc = source[..., 1].astype(np.float32) * 0.5  # a map that remembers each pixel's column
+    torch.manual_seed(1)
+    for _ in range(20):
+        a, _, c = paired_crop(source, target, (16, 24), True, True, coc)
+        assert c.shape == (16, 24) and np.array_equal(c, a[..., 1].astype(np.float32) * 0.5)
+    with pytest.raises(ValueError, match="differ in size"):
+        paired_crop(source, target, None, False, False, coc[:, :10])
+    item = PairCrops([{"name": "x", "input": source, "target": target, "coc": coc}], (16, 24), random=False)[0]
+    assert item["coc"].shape == (1, 16, 24) and item["coc"].dtype == torch.float32
+    assert torch.equal(item["coc"][0], torch.from_numpy(coc[12:28, 18:42]))
+    assert "coc" not in PairCrops([{"name": "x", "input": source, "target": target}], None, random=False)[0]

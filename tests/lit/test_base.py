@@ -8,6 +8,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from bggan.errors import BgganError, TrainingFailed
+from bggan.evaluate import band_metrics
 from bggan.images import read_rgb
 from bggan.lit import AdversarialModule, AtomicCheckpointIO, PretrainModule
 from bggan.lit.base import grid_row, stack_rows
@@ -60,6 +61,33 @@ def test_validation_logs_psnr_and_ssim_per_series_averaged_over_images(tmp_path)
     batch_mean = (_psnr_per_image(x[:2], y[:2]).mean() + _psnr_per_image(x[2:], y[2:]).mean()) / 2
     assert abs(metrics["val/psnr_identity"] - float(batch_mean)) > 1e-3  # the two averages differ on this data
     assert not (tmp_path / "images").exists()  # grid_images=0
+
+
+def test_validation_logs_the_depth_aware_yardstick_when_pairs_carry_the_coc(tmp_path):
+    class WithCoc(Pairs):
+        """Left half in focus, right half far out of focus."""
+
+        def __getitem__(self, i):
+            coc = torch.zeros(1, 32, 48)
+            coc[..., 24:] = 20.0
+            return {**super().__getitem__(i), "coc": coc}
+
+    module = PretrainModule(tiny_generator(), GeneratorLoss(), grid_images=0)
+    pairs = WithCoc(n=3, size=(32, 48), seed=5)
+    trainer = make_trainer(tmp_path)
+    trainer.validate(module, torch.utils.data.DataLoader(pairs, batch_size=2), verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    expected = {f"val/{k}_{b}" for b in ("in_focus", "out_of_focus") for k in ("psnr", "detail", "detail_identity")}
+    assert expected <= set(metrics) and "val/psnr_transition" not in metrics  # no pixel is in the transition
+    with torch.no_grad():
+        final = module.generator.eval()(pairs.inputs)[0]
+    coc = torch.stack([pairs[i]["coc"] for i in range(3)])
+    per_image = band_metrics(final, pairs.targets, coc)
+    assert metrics["val/detail_in_focus"] == pytest.approx(np.mean([r["in_focus"].detail for r in per_image]), rel=1e-5)
+    identity = band_metrics(pairs.inputs, pairs.targets, coc)
+    assert metrics["val/detail_identity_out_of_focus"] == pytest.approx(
+        np.mean([r["out_of_focus"].detail for r in identity]), rel=1e-5)
+    # without the map nothing of it is logged (tested above: SERIES_KEYS only)
 
 
 def test_identity_psnr_of_a_known_pair(tmp_path):
@@ -143,8 +171,8 @@ class NaNFrom(GeneratorLoss):
         super().__init__()
         self.k, self.calls = k, 0
 
-    def forward(self, pred, target, critic=None):
-        out = super().forward(pred, target, critic)
+    def forward(self, pred, target, critic=None, rough=None):
+        out = super().forward(pred, target, critic, rough)
         self.calls += 1
         if self.calls > self.k:
             out = out._replace(total=out.total * float("nan"))

@@ -8,6 +8,10 @@ Two modes:
   validation split of a data config (``conf/data/NAME.yaml`` or a yaml file, Hydra overrides such as
   ``pairs.root=/data/ebb/val``), with the model's forward time per image.
 
+Where the targets' circle of confusion is known (synthetic pairs, in memory or written by ``bggan-synth``
+with their ``depth/`` files, or ``--coc DIR``), PSNR and detail kept are also reported per band of it: in
+focus, transition, out of focus (:mod:`bggan.evaluate.bands`).
+
 ``--out`` receives ``metrics.csv`` (one row per image), ``metrics.md`` (means, conventions, skipped
 pairs) and ``grid.png`` (input | output | target | error map for the first ``--grid`` images). Exit
 codes: 0 all scored, 1 some pairs skipped (the rest are scored and written), 2 bad input (nothing written).
@@ -43,6 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     files.add_argument("--pred", help="folder of outputs to score")
     files.add_argument("--target", help="folder of targets, matched to --pred by file stem")
     files.add_argument("--input", help="folder of inputs (optional): scores the identity baseline, shown in the grid")
+    files.add_argument("--coc", help="folder of the targets' depth files, NAME.npz (as bggan-synth writes them in "
+                                     "depth/) or NAME.npy (signed CoC, px): adds the per-band numbers")
     model = p.add_argument_group("a generator on a data config's validation split (mode 2)")
     model.add_argument("--weights", help="generator .safetensors or bggan-train .ckpt")
     model.add_argument("--data", help="data config: a name in conf/data/ (synthetic, ebb) or a path to a .yaml")
@@ -54,12 +60,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                               "(default: %(default)s, whole images)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--no-lpips", action="store_true", help="leave LPIPS out")
+    p.add_argument("--bands", default="1,8", help="|CoC| edges in px between in focus, transition and out of focus "
+                                                  "(default: %(default)s)")
     return p.parse_intermixed_args(argv)
 
 
 def check_mode(args: argparse.Namespace) -> str:
     """``"pred"`` or ``"weights"``; BgganError unless exactly one mode's arguments are complete."""
-    files = any(v is not None for v in (args.pred, args.target, args.input))
+    files = any(v is not None for v in (args.pred, args.target, args.input, args.coc))
     model = args.weights is not None or args.data is not None
     if files == model:
         raise BgganError("give either --pred DIR --target DIR [--input DIR], or --weights FILE --data NAME_OR_YAML "
@@ -94,6 +102,18 @@ def plan_outputs(out: str, grid: int, overwrite: bool) -> dict[str, Path]:
     if existing and not overwrite:
         raise BgganError(f"{', '.join(existing)} already in {folder}; pass --overwrite to replace")
     return paths
+
+
+def parse_bands(text: str):
+    """``"1,8"`` -> :class:`bggan.evaluate.CocBands` with those edges; BgganError otherwise."""
+    from bggan.evaluate import CocBands
+
+    try:
+        low, high = (float(v) for v in text.split(","))
+        return CocBands(in_focus=low, out_of_focus=high)
+    except ValueError:
+        raise BgganError(f"--bands takes two |CoC| edges in px, 0 < in-focus <= out-of-focus, like 1,8; got {text!r}") \
+            from None
 
 
 def compose_data(data: str, overrides: list[str]):
@@ -135,6 +155,7 @@ def validation_pairs(cfg, overrides: list[str]):
 
     from bggan.cli.hydra_app import hydra_error_line
     from bggan.config_check import check_targets
+    from bggan.data.depth_maps import DEPTH_FOLDER
     from bggan.data.paired import PairFiles
     from bggan.evaluate import FilePairs
     from bggan.train import build
@@ -154,7 +175,11 @@ def validation_pairs(cfg, overrides: list[str]):
     except (InstantiationException, OmegaConfBaseException) as e:
         raise BgganError(f"cannot build the data config's pairs: {hydra_error_line(e)}") from None
     if isinstance(val, PairFiles):
-        val = FilePairs.from_pairs(val.pairs)
+        root = OmegaConf.select(node, "root")
+        depth = Path(root) / DEPTH_FOLDER if root else None
+        val = FilePairs.from_pairs(val.pairs, depth if depth is not None and depth.is_dir() else None)
+        if depth is not None and depth.is_dir():
+            notes.append(f"depth files from {depth}")
     if len(val) == 0:
         raise BgganError("the data config's validation split is empty")
     summary = source.summary() if hasattr(source, "summary") else f"{len(val)} validation pairs"
@@ -168,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         raise BgganError(f"--grid must be >= 0, got {args.grid}")
     if args.crop_border < 0:
         raise BgganError(f"--crop-border must be >= 0, got {args.crop_border}")
+    bands = parse_bands(args.bands)
     outputs = plan_outputs(args.out, args.grid, args.overwrite)
 
     from bggan import evaluate as ev
@@ -175,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     model, notes = None, []
     if mode == "pred":
-        pairing = ev.pair_folders(args.pred, args.target, args.input)
+        pairing = ev.pair_folders(args.pred, args.target, args.input, args.coc)
         line = pairing.unmatched_line()
         if len(pairing.pairs) == 0 and not pairing.ambiguous:
             raise BgganError(f"no pairs to score: no name is in every folder{f' ({line})' if line else ''}")
@@ -199,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     metric, lpips_note = ev.load_lpips_metric(not args.no_lpips)
     print(lpips_note)
-    scorer = ev.Scorer(args.crop_border, metric, lpips_note, device)
+    scorer = ev.Scorer(args.crop_border, metric, lpips_note, device, bands)
     scores, failed = ev.score_pairs(pairs, scorer, model, keep=args.grid)
     skipped += failed
     if not scores:

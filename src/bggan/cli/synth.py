@@ -109,10 +109,13 @@ def folder_main(args: argparse.Namespace) -> int:
     from bggan.data.synthetic_folder import write_synthetic_folder
 
     size = parse_size(args.size)
+    if args.aperture <= 0 or args.focal_length <= 0:
+        raise BgganError("--aperture and --focal-length must be > 0")
+    lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
     rate = write_synthetic_folder(args.out, args.n, size, args.seed, args.workers, f".{args.format}",
-                                  args.overwrite, progress=not args.no_progress)
-    print(f"wrote {args.n} pairs at {size[0]}x{size[1]} to {args.out}/original and {args.out}/bokeh "
-          f"({rate:.1f} pairs/s); train on them with data=ebb data.pairs.root={args.out}")
+                                  args.overwrite, progress=not args.no_progress, lens=lens, textures=args.textures)
+    print(f"wrote {args.n} pairs at {size[0]}x{size[1]} to {args.out}/original, {args.out}/bokeh and "
+          f"{args.out}/depth ({rate:.1f} pairs/s); train on them with data=ebb data.pairs.root={args.out}")
     return 0
 
 
@@ -129,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     pairs.add_argument("--format", choices=("jpg", "png"), default="jpg", help="jpg (quality 95) or png")
     pairs.add_argument("--no-progress", action="store_true", help="no progress bar")
-    photo = p.add_argument_group("one photo with a depth map")
+    pairs.add_argument("--textures", help="a folder of photos to cut the scenes from (default: scikit-image's)")
+    photo = p.add_argument_group("one photo with a depth map (the lens options apply to synthetic pairs too)")
     photo.add_argument("--image", help="the photo")
     photo.add_argument("--depth", help="its depth map: grayscale image (relative, bright = far) or .npy (metres)")
     photo.add_argument("--disparity", action="store_true", help="the map is disparity (bright = near)")

@@ -44,6 +44,22 @@ class Lens:
         c = aperture * f / (focus_m - f) * np.abs(depth_m - focus_m) / depth_m
         return c / (self.sensor_width_mm / 1000) * width_px
 
+    def focal_px(self, width_px: int) -> float:
+        """The focal length in pixels of an image ``width_px`` wide (the sensor's width spans the image)."""
+        return self.focal_mm / self.sensor_width_mm * width_px
+
+    def depth_at_coc(self, signed_coc_px: float, focus_m: float, width_px: int) -> float:
+        """The depth whose circle of confusion is ``signed_coc_px`` (negative: in front of the focus).
+
+        The inverse of :meth:`coc_px`: with ``K`` the diameter at infinity, ``d = S / (1 - c / K)`` behind the
+        focus and ``d = S / (1 + |c| / K)`` in front; ``inf`` for ``c >= K``.
+        """
+        at_infinity = float(self.coc_px(1e12, focus_m, width_px))
+        if signed_coc_px >= at_infinity:
+            return float("inf")
+        return focus_m / (1 - signed_coc_px / at_infinity) if signed_coc_px >= 0 else \
+            focus_m / (1 + abs(signed_coc_px) / at_infinity)
+
 
 def disk_kernel(diameter: float) -> np.ndarray:
     """An anti-aliased disk (the shape of a circular aperture), summing to 1; a 1x1 delta below 1 px."""
@@ -103,12 +119,15 @@ class Layer:
         alpha: ``(H, W)`` coverage in [0, 1].
         depth_m: distance from the lens.
         name: what it is, for reports and tests.
+        diameter_px: its circle of confusion, when it is one slice of a surface cut by circle of
+            confusion (:func:`bggan.data.depth_bokeh.depth_layers`); ``None``: the lens's at ``depth_m``.
     """
 
     color: np.ndarray
     alpha: np.ndarray
     depth_m: float
     name: str = ""
+    diameter_px: float | None = None
 
 
 def bounding_box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -48,13 +48,20 @@ def depth_layers(color: np.ndarray, depth_m: np.ndarray, signed_coc: np.ndarray,
     t = signed_coc / step
     k0 = np.floor(t).astype(np.int64)
     frac = (t - k0).astype(np.float32)
+    row_lo, row_hi = k0.min(axis=1), k0.max(axis=1)  # each layer is computed on the rows it can touch
     layers, diameters = [], []
     for k in range(int(k0.max()) + 1, int(k0.min()) - 1, -1):  # far (positive) to near (negative)
-        alpha = np.where(k0 == k, 1 - frac, 0) + np.where(k0 == k - 1, frac, 0)
-        if alpha.max() <= 0:
+        rows = np.nonzero((row_hi >= k - 1) & (row_lo <= k))[0]
+        if rows.size == 0:
             continue
-        depth = float(depth_m[alpha > 0].mean())
-        layers.append(Layer(color, alpha.astype(np.float32), depth, f"coc{k * step:+.1f}px"))
+        band = np.s_[rows[0]:rows[-1] + 1]
+        part = np.where(k0[band] == k, 1 - frac[band], 0) + np.where(k0[band] == k - 1, frac[band], 0)
+        if part.max() <= 0:
+            continue
+        alpha = np.zeros(k0.shape, np.float32)
+        alpha[band] = part
+        depth = float(depth_m[band][part > 0].mean())
+        layers.append(Layer(color, alpha, depth, f"coc{k * step:+.1f}px", abs(k) * step))
         diameters.append(abs(k) * step)
     return layers, diameters
 

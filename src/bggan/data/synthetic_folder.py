@@ -1,4 +1,5 @@
-"""Write synthetic pairs to disk in the EBB! training layout, so training reads them like real photos."""
+"""Write synthetic pairs to disk in the EBB! training layout, so training reads them like real photos, with
+each pair's depth file (:mod:`bggan.data.depth_maps`) in ``depth/`` for ``bggan-eval``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import bggan
 from bggan.data.defocus import Lens
+from bggan.data.depth_maps import DEPTH_FOLDER, write_depth_file
 from bggan.data.paired import make_layout, write_pair
 from bggan.data.synthetic import render_pairs
 from bggan.errors import BgganError
@@ -20,8 +22,9 @@ METADATA = "synthetic.json"
 
 def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int], seed: int = 0,
                            workers: int | None = None, suffix: str = ".jpg", overwrite: bool = False,
-                           progress: bool = True) -> float:
-    """Render ``n`` pairs (seeds ``seed .. seed+n-1``) into ``out/original/SEED.jpg`` and ``out/bokeh/SEED.jpg``.
+                           progress: bool = True, lens: Lens | None = None, textures: str | None = None) -> float:
+    """Render ``n`` pairs (seeds ``seed .. seed+n-1``) into ``out/original/SEED.jpg`` and ``out/bokeh/SEED.jpg``,
+    with ``out/depth/SEED.npz`` (depth, the target's circle of confusion, the lens: :mod:`bggan.data.depth_maps`).
 
     Also writes ``out/synthetic.json`` (the generator's parameters). Files are written one by
     one, atomically; existing files are refused unless ``overwrite``, and nothing else in
@@ -30,6 +33,8 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
     Args:
         workers: rendering processes (default: see :func:`bggan.data.synthetic.render_pairs`).
         suffix: ``.jpg`` (quality 95, like EBB!) or ``.png`` (lossless).
+        lens: the lens of the targets (default: EBB!'s 50 mm f/1.8 on APS-C).
+        textures: a folder of photos for the scenes (``None``: scikit-image's).
 
     Returns:
         pairs per second, rendering and encoding included.
@@ -42,21 +47,31 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
     if out.exists() and not out.is_dir():
         raise BgganError(f"{out} exists and is not a folder")
     seeds = range(seed, seed + n)
+    lens = lens or Lens()
     if not overwrite:
         taken = [p for p in [out / METADATA] + [out / sub / f"{s}{suffix}" for s in seeds
-                                                for sub in ("original", "bokeh")] if p.exists()]
+                                                for sub in ("original", "bokeh")]
+                 + [out / DEPTH_FOLDER / f"{s}.npz" for s in seeds] if p.exists()]
         if taken:
             more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
             raise BgganError(f"{taken[0]} exists{more}; pass --overwrite to replace")
     make_layout(out)  # fail before any rendering time is spent
+    try:
+        (out / DEPTH_FOLDER).mkdir(exist_ok=True)
+    except OSError as e:
+        raise BgganError(f"{out / DEPTH_FOLDER}: cannot create ({e.strerror or e})") from None
 
     start = time.perf_counter()
-    for name, sharp, bokeh in render_pairs(seeds, size, workers, progress, desc=f"synthetic pairs -> {out}"):
-        write_pair(out, str(name), sharp, bokeh, suffix, overwrite)
+    for name, sample in render_pairs(seeds, size, workers, progress, desc=f"synthetic pairs -> {out}",
+                                     textures=textures, lens=lens):
+        write_pair(out, str(name), sample["input"], sample["target"], suffix, overwrite)
+        write_depth_file(out / DEPTH_FOLDER / f"{name}.npz", sample["depth"], sample["coc"], sample["focus_m"], lens,
+                         overwrite)
     rate = n / (time.perf_counter() - start)
-    metadata = {"generator": "bggan.data.synthetic.render_pair", "bggan_version": bggan.__version__,
-                "seeds": [seed, seed + n - 1], "size_hw": list(size), "lens": asdict(Lens()),
-                "layout": "original/SEED (sharp), bokeh/SEED (defocused)"}
+    metadata = {"generator": "bggan.data.synthetic.render_sample", "bggan_version": bggan.__version__,
+                "seeds": [seed, seed + n - 1], "size_hw": list(size), "lens": asdict(lens), "textures": textures,
+                "layout": "original/SEED (sharp), bokeh/SEED (defocused), depth/SEED.npz (depth_m, coc_px, "
+                          "focus_m and the lens; see bggan.data.depth_maps)"}
     with atomic_output(out / METADATA, overwrite=True) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2) + "\n")
     return rate

@@ -8,11 +8,11 @@ from torch.utils.data import Dataset
 
 
 def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Reflect-pad ``(H, W, C)`` at the bottom and right up to at least ``height x width``."""
+    """Reflect-pad ``(H, W, C)`` (or ``(H, W)``) at the bottom and right up to at least ``height x width``."""
     h, w = image.shape[:2]
     if h >= height and w >= width:
         return image
-    pad = ((0, max(height - h, 0)), (0, max(width - w, 0)), (0, 0))
+    pad = ((0, max(height - h, 0)), (0, max(width - w, 0))) + ((0, 0),) * (image.ndim - 2)
     # "symmetric" tolerates pads larger than the image, which "reflect" does not
     return np.pad(image, pad, mode="reflect" if h > pad[0][1] and w > pad[1][1] else "symmetric")
 
@@ -26,26 +26,30 @@ def crop_origin(shape: tuple[int, ...], size: tuple[int, int], random: bool) -> 
 
 
 def paired_crop(source: np.ndarray, target: np.ndarray, size: tuple[int, int] | None, random: bool,
-                flip: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The same crop (and, if ``flip``, the same random left-right flip) of two ``(H, W, 3)`` images.
+                flip: bool, *maps: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The same crop (and, if ``flip``, the same random left-right flip) of two ``(H, W, 3)`` images and of
+    any ``(H, W)`` maps that go with them (e.g. the target's circle of confusion).
 
     Images smaller than ``size`` are reflect-padded first. ``size=None`` keeps the whole image.
-    Randomness comes from torch's generator, which Lightning seeds per loader worker.
+    Randomness comes from torch's generator, which Lightning seeds per loader worker. Returns
+    ``(source, target, *maps)``.
     """
-    if source.shape != target.shape:
-        raise ValueError(f"a pair's images differ in size: {source.shape} vs {target.shape}")
+    arrays = (source, target, *maps)
+    if any(a.shape[:2] != source.shape[:2] for a in arrays) or source.shape != target.shape:
+        raise ValueError(f"a pair's images differ in size: {', '.join(str(a.shape) for a in arrays)}")
     if size is not None:
-        source, target = pad_to(source, *size), pad_to(target, *size)
-        top, left = crop_origin(source.shape, size, random)
+        arrays = tuple(pad_to(a, *size) for a in arrays)
+        top, left = crop_origin(arrays[0].shape, size, random)
         window = np.s_[top:top + size[0], left:left + size[1]]
-        source, target = source[window], target[window]
+        arrays = tuple(a[window] for a in arrays)
     if flip and bool(torch.rand(()) < 0.5):
-        source, target = source[:, ::-1], target[:, ::-1]
-    return source, target
+        arrays = tuple(a[:, ::-1] for a in arrays)
+    return arrays
 
 
 class PairCrops(Dataset):
-    """Crops of a pair dataset, as tensors: ``{"name", "input", "target"}``, images ``(3, h, w)`` uint8.
+    """Crops of a pair dataset, as tensors: ``{"name", "input", "target"[, "coc"]}``, images ``(3, h, w)`` uint8,
+    and the target's circle of confusion ``(1, h, w)`` float32 px when the pairs carry it.
 
     Training uses random crops and flips; validation centred crops or whole images (``size=None``).
     The images stay uint8 until they reach the device (:class:`bggan.data.BokehDataModule` maps
@@ -67,8 +71,12 @@ class PairCrops(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.pairs[index]
-        source, target = paired_crop(sample["input"], sample["target"], self.size, self.random, self.flip)
-        return {"name": sample["name"], "input": _chw(source), "target": _chw(target)}
+        maps = (sample["coc"],) if sample.get("coc") is not None else ()
+        source, target, *coc = paired_crop(sample["input"], sample["target"], self.size, self.random, self.flip, *maps)
+        item = {"name": sample["name"], "input": _chw(source), "target": _chw(target)}
+        if coc:
+            item["coc"] = torch.from_numpy(np.ascontiguousarray(coc[0], dtype=np.float32))[None]
+        return item
 
 
 def _chw(image: np.ndarray) -> torch.Tensor:

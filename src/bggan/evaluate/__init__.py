@@ -1,18 +1,22 @@
 """Evaluation: metrics with fixed conventions, pairs of files, scoring, reports and pictures.
 
 - :mod:`~bggan.evaluate.metrics`: PSNR, SSIM, LPIPS of one image (:class:`Scorer`), also what validation logs;
+- :mod:`~bggan.evaluate.bands`: PSNR and detail kept per band of the target's circle of confusion;
 - :mod:`~bggan.evaluate.pairs`: images matched by name across folders (:func:`pair_folders`);
 - :mod:`~bggan.evaluate.scoring`: a generator or rendered images scored pair by pair (:func:`score_pairs`);
 - :mod:`~bggan.evaluate.reports`: ``metrics.csv`` and ``metrics.md``;
 - :mod:`~bggan.evaluate.grids`: error maps and comparison grids.
 """
 
+from bggan.evaluate.bands import BAND_NAMES, BandMetrics, CocBands, band_metrics, mean_bands
 from bggan.evaluate.grids import ERROR_FULL_SCALE, GRID_HEIGHT, colorize, comparison_grid, error_map, resize_to_height
 from bggan.evaluate.metrics import Metrics, Scorer, image_metrics, load_lpips_metric
 from bggan.evaluate.pairs import EVAL_SUFFIXES, FilePairs, Pairing, SkippedPair, images_by_stem, pair_folders
 from bggan.evaluate.reports import (
+    BAND_COLUMNS,
     CSV_COLUMNS,
     IDENTITY_COLUMNS,
+    bands_table,
     csv_rows,
     metrics_markdown,
     metrics_table,
@@ -21,8 +25,40 @@ from bggan.evaluate.reports import (
 )
 from bggan.evaluate.scoring import ImageScore, mean_metrics, mean_seconds, score_pairs, timed_forward
 
-__all__ = ["CSV_COLUMNS", "ERROR_FULL_SCALE", "EVAL_SUFFIXES", "GRID_HEIGHT", "IDENTITY_COLUMNS", "FilePairs",
-           "ImageScore", "Metrics", "Pairing", "Scorer", "SkippedPair", "colorize", "comparison_grid", "csv_rows",
-           "error_map", "image_metrics", "images_by_stem", "load_lpips_metric", "mean_metrics", "mean_seconds",
-           "metrics_markdown", "metrics_table", "pair_folders", "resize_to_height", "score_pairs", "timed_forward",
-           "write_csv", "write_text"]
+__all__ = [
+    "BAND_COLUMNS",
+    "BAND_NAMES",
+    "CSV_COLUMNS",
+    "ERROR_FULL_SCALE",
+    "EVAL_SUFFIXES",
+    "GRID_HEIGHT",
+    "IDENTITY_COLUMNS",
+    "BandMetrics",
+    "CocBands",
+    "FilePairs",
+    "ImageScore",
+    "Metrics",
+    "Pairing",
+    "Scorer",
+    "SkippedPair",
+    "band_metrics",
+    "bands_table",
+    "colorize",
+    "comparison_grid",
+    "csv_rows",
+    "error_map",
+    "image_metrics",
+    "images_by_stem",
+    "load_lpips_metric",
+    "mean_bands",
+    "mean_metrics",
+    "mean_seconds",
+    "metrics_markdown",
+    "metrics_table",
+    "pair_folders",
+    "resize_to_height",
+    "score_pairs",
+    "timed_forward",
+    "write_csv",
+    "write_text",
+]

@@ -14,6 +14,7 @@ import torch
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from bggan.errors import BgganError
+from bggan.evaluate.bands import DEFAULT_BANDS, BandMetrics, CocBands, band_metrics
 from bggan.losses import to_unit_range
 
 
@@ -24,11 +25,14 @@ def image_metrics() -> tuple[PeakSignalNoiseRatio, StructuralSimilarityIndexMeas
 
 @dataclass
 class Metrics:
-    """One image against its target: PSNR (dB, ``inf`` for an exact match), SSIM, LPIPS (``None``: not computed)."""
+    """One image against its target: PSNR (dB, ``inf`` for an exact match), SSIM, LPIPS (``None``: not computed),
+    and PSNR and detail kept per band of the target's circle of confusion when it is known
+    (:mod:`bggan.evaluate.bands`)."""
 
     psnr: float
     ssim: float
     lpips: float | None = None
+    bands: dict[str, BandMetrics] | None = None
 
 
 class Scorer:
@@ -40,18 +44,26 @@ class Scorer:
             :class:`bggan.models.lpips.LPIPS`), or ``None`` to leave LPIPS out.
         lpips_note: one line saying what LPIPS is (or why it is missing), for reports.
         device: where the metrics run (an ``nn.Module`` LPIPS is moved there).
+        bands: the circle-of-confusion bands, for images whose target CoC is known.
     """
 
     def __init__(self, crop_border: int = 0, lpips=None, lpips_note: str = "LPIPS off",
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", bands: CocBands = DEFAULT_BANDS):
         if crop_border < 0:
             raise BgganError(f"--crop-border must be >= 0, got {crop_border}")
-        self.crop_border, self.lpips, self.lpips_note = crop_border, lpips, lpips_note
+        self.crop_border, self.lpips, self.lpips_note, self.bands = crop_border, lpips, lpips_note, bands
         self.device = torch.device(device)
         self.psnr, self.ssim = (m.to(self.device) for m in image_metrics())
         if isinstance(lpips, torch.nn.Module):
             lpips.to(self.device)
         self.lpips_failures = 0  #: images whose LPIPS could not be computed (e.g. smaller than its network needs)
+
+    def band_conventions(self) -> str:
+        """One line saying how the per-band numbers were computed."""
+        return (f"{self.bands.describe()}; per band PSNR, and detail kept: the output's high-frequency energy "
+                "(squared Laplacian of the binomial-blurred luminance, 8-bit) over the target's, "
+                f"{self.bands.erode} px inside the band (near 1 is right; a blur filter scores near 0 in focus, "
+                "the input far above 1 out of focus)")
 
     def conventions(self) -> str:
         """One line stating how the numbers were computed."""
@@ -73,15 +85,23 @@ class Scorer:
         return x[..., n:h - n, n:w - n]
 
     @torch.inference_mode()
-    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> Metrics:
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor, coc: torch.Tensor | None = None) -> Metrics:
         """Score ``pred`` against ``target``, both ``(1, 3, H, W)`` in [-1, 1] (``pred`` is clamped).
 
+        ``coc``: the target's signed circle of confusion ``(1, 1, H, W)`` in px, if known: adds the
+        per-band numbers.
+
         Raises:
-            BgganError: the two sizes differ, or the crop leaves nothing.
+            BgganError: the sizes differ, or the crop leaves nothing.
         """
-        if pred.shape != target.shape:
-            raise BgganError(f"output is {pred.shape[-2]}x{pred.shape[-1]} but its target is "
-                             f"{target.shape[-2]}x{target.shape[-1]} (HxW)")
+        if pred.shape != target.shape or (coc is not None and coc.shape[-2:] != target.shape[-2:]):
+            what = f"output is {pred.shape[-2]}x{pred.shape[-1]}" if pred.shape != target.shape else \
+                f"its CoC map is {coc.shape[-2]}x{coc.shape[-1]}"
+            raise BgganError(f"{what} but its target is {target.shape[-2]}x{target.shape[-1]} (HxW)")
+        bands = None
+        if coc is not None:
+            crops = [self.crop(t.to(self.device, torch.float32)) for t in (pred, target, coc)]
+            bands = band_metrics(*crops, bands=self.bands)[0]
         pred = self.crop(to_unit_range(pred.to(self.device, torch.float32)).clamp(0, 1))
         target = self.crop(to_unit_range(target.to(self.device, torch.float32)).clamp(0, 1))
         values = []
@@ -89,7 +109,7 @@ class Scorer:
             metric.reset()
             metric.update(pred, target)
             values.append(float(metric.compute()))
-        return Metrics(values[0], values[1], self._lpips(pred, target))
+        return Metrics(values[0], values[1], self._lpips(pred, target), bands)
 
     def _lpips(self, pred: torch.Tensor, target: torch.Tensor) -> float | None:
         """LPIPS of two ``(1, 3, h, w)`` images in [0, 1] (the metric sees them in [-1, 1]); ``None`` if off or failed."""

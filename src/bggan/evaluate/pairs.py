@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from bggan.data.depth_maps import DEPTH_SUFFIXES, read_coc
 from bggan.data.paired import natural_key
 from bggan.errors import BgganError
 from bggan.images import read_rgb
@@ -27,22 +28,26 @@ class SkippedPair:
 
 
 class FilePairs(Dataset):
-    """Images matched by name across folders; item ``i`` is ``{"name", ROLE: (H, W, 3) uint8, ...}``.
+    """Images matched by name across folders; item ``i`` is ``{"name", ROLE: (H, W, 3) uint8, ..., "coc"?}``.
 
     Args:
-        entries: ``(name, {role: path})`` in scoring order; roles are ``"pred"``, ``"input"``, ``"target"``.
+        entries: ``(name, {role: path})`` in scoring order; roles are ``"pred"``, ``"input"``, ``"target"``,
+            and ``"coc"`` for the target's depth file (:mod:`bggan.data.depth_maps`), read as ``(H, W)`` px.
 
-    Reading an item raises :class:`BgganError` (naming the file) for an unreadable image, or when the
-    images of one pair differ in size.
+    Reading an item raises :class:`BgganError` (naming the file) for an unreadable image or depth file, or
+    when the images (and map) of one pair differ in size.
     """
 
     def __init__(self, entries: list[tuple[str, dict[str, Path]]]):
         self.entries = list(entries)
 
     @classmethod
-    def from_pairs(cls, pairs) -> FilePairs:
-        """From :class:`bggan.data.paired.Pair` records (``name``, ``source``, ``target``): roles input and target."""
-        return cls([(p.name, {"input": Path(p.source), "target": Path(p.target)}) for p in pairs])
+    def from_pairs(cls, pairs, coc: str | os.PathLike | None = None) -> FilePairs:
+        """From :class:`bggan.data.paired.Pair` records (``name``, ``source``, ``target``): roles input and target,
+        and the depth file of each name in folder ``coc`` when it has one."""
+        maps = files_by_stem(coc, DEPTH_SUFFIXES) if coc is not None else {}
+        return cls([(p.name, {"input": Path(p.source), "target": Path(p.target),
+                              **({"coc": maps[p.name]} if p.name in maps else {})}) for p in pairs])
 
     def name(self, index: int) -> str:
         return self.entries[index][0]
@@ -52,7 +57,7 @@ class FilePairs(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         name, paths = self.entries[index]
-        images = {role: read_rgb(path) for role, path in paths.items()}
+        images = {role: read_coc(path) if role == "coc" else read_rgb(path) for role, path in paths.items()}
         sizes = {role: image.shape[:2] for role, image in images.items()}
         if len(set(sizes.values())) > 1:
             detail = ", ".join(f"{role} {h}x{w}" for role, (h, w) in sizes.items())
@@ -77,8 +82,10 @@ class Pairing:
         return f"{len(self.unmatched)} files without a partner, not scored: {shown}{more}"
 
 
-def images_by_stem(folder: str | os.PathLike) -> tuple[dict[str, Path], dict[str, list[Path]]]:
-    """Image files (:data:`EVAL_SUFFIXES`) of ``folder`` by stem, and stems used by more than one file.
+def images_by_stem(folder: str | os.PathLike,
+                   suffixes: tuple[str, ...] = EVAL_SUFFIXES) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Files with ``suffixes`` (default: images, :data:`EVAL_SUFFIXES`) of ``folder`` by stem, and stems used by
+    more than one file.
 
     Raises:
         BgganError: ``folder`` is missing, not a folder, or cannot be listed.
@@ -88,7 +95,7 @@ def images_by_stem(folder: str | os.PathLike) -> tuple[dict[str, Path], dict[str
         raise BgganError(f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder")
     try:
         files = sorted(p for p in folder.iterdir()
-                       if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EVAL_SUFFIXES)
+                       if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes)
     except OSError as e:
         raise BgganError(f"{folder}: cannot list ({e.strerror or e})") from None
     by_stem: dict[str, list[Path]] = {}
@@ -98,17 +105,25 @@ def images_by_stem(folder: str | os.PathLike) -> tuple[dict[str, Path], dict[str
     return unique, {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
 
 
-def pair_folders(pred: str | os.PathLike, target: str | os.PathLike,
-                 input: str | os.PathLike | None = None) -> Pairing:
+def files_by_stem(folder: str | os.PathLike, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """The files with ``suffixes`` of ``folder`` by stem (a stem used twice is left out)."""
+    return images_by_stem(folder, suffixes)[0]
+
+
+def pair_folders(pred: str | os.PathLike, target: str | os.PathLike, input: str | os.PathLike | None = None,
+                 coc: str | os.PathLike | None = None) -> Pairing:
     """Match files of the folders by stem (any of :data:`EVAL_SUFFIXES` on each side), in natural name order.
 
     A name is scored only when every folder has it; other files are listed in ``unmatched`` (as
     ``folder/file``), and a name given to two files in one folder (``a.jpg``, ``a.png``) is ``ambiguous``.
+    ``coc``: a folder of the targets' depth files (``NAME.npz`` or ``NAME.npy``, :mod:`bggan.data.depth_maps`);
+    a pair with one is also scored per band of its circle of confusion.
     """
     folders = {"pred": Path(pred), "target": Path(target)}
     if input is not None:
         folders["input"] = Path(input)
     found = {role: images_by_stem(folder) for role, folder in folders.items()}
+    maps = files_by_stem(coc, DEPTH_SUFFIXES) if coc is not None else {}
     names = set().union(*(set(files) | set(dups) for files, dups in found.values()))
     entries, unmatched, ambiguous = [], [], []
     for name in sorted(names, key=natural_key):
@@ -118,6 +133,8 @@ def pair_folders(pred: str | os.PathLike, target: str | os.PathLike,
                                          + ", ".join(f"{p.parent.name}/{p.name}" for p in doubled)))
         elif all(name in files for files, _ in found.values()):
             entries.append((name, {role: files[name] for role, (files, _) in found.items()}))
+            if name in maps:
+                entries[-1][1]["coc"] = maps[name]
         else:
             unmatched += [f"{folders[role].name}/{files[name].name}" for role, (files, _) in found.items()
                           if name in files]

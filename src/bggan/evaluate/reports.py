@@ -6,6 +6,7 @@ import csv
 import os
 from pathlib import Path
 
+from bggan.evaluate.bands import BAND_NAMES, BandMetrics
 from bggan.evaluate.grids import ERROR_FULL_SCALE
 from bggan.evaluate.metrics import Scorer
 from bggan.evaluate.pairs import SkippedPair
@@ -20,21 +21,31 @@ def _number(value: float | None, digits: int) -> str:
 
 CSV_COLUMNS = ("name", "psnr", "ssim", "lpips", "seconds")
 IDENTITY_COLUMNS = ("identity_psnr", "identity_ssim", "identity_lpips")
+#: Per band of the target's circle of confusion, when known: the output's PSNR and detail kept, the input's detail.
+BAND_COLUMNS = tuple(f"{kind}_{band}" for band in BAND_NAMES for kind in ("psnr", "detail", "identity_detail"))
 
 
 def csv_rows(scores: list[ImageScore]) -> list[list[str]]:
-    """Header and one row per image: :data:`CSV_COLUMNS`, then :data:`IDENTITY_COLUMNS` if any image has an input.
+    """Header and one row per image: :data:`CSV_COLUMNS`, then :data:`IDENTITY_COLUMNS` if any image has an input,
+    then :data:`BAND_COLUMNS` if any image has per-band numbers.
 
-    Empty cells: LPIPS not computed, no timing (predictions from files). PSNR may be ``inf``.
+    Empty cells: LPIPS not computed, no timing (predictions from files), a band too small or flat to
+    measure. PSNR may be ``inf``.
     """
     identity = any(s.identity is not None for s in scores)
-    rows = [list(CSV_COLUMNS) + (list(IDENTITY_COLUMNS) if identity else [])]
+    bands = any(s.model.bands is not None for s in scores)
+    rows = [list(CSV_COLUMNS) + (list(IDENTITY_COLUMNS) if identity else []) + (list(BAND_COLUMNS) if bands else [])]
     for s in scores:
         row = [s.name, _number(s.model.psnr, 4), _number(s.model.ssim, 6), _number(s.model.lpips, 6),
                _number(s.seconds, 6)]
         if identity:
             i = s.identity
             row += ["", "", ""] if i is None else [_number(i.psnr, 4), _number(i.ssim, 6), _number(i.lpips, 6)]
+        if bands:
+            mine, base = s.model.bands or {}, (s.identity.bands if s.identity else None) or {}
+            for band in BAND_NAMES:
+                m, b = mine.get(band), base.get(band)
+                row += [_number(m and m.psnr, 4), _number(m and m.detail, 4), _number(b and b.detail, 4)]
         rows.append(row)
     return rows
 
@@ -64,7 +75,28 @@ def metrics_table(scores: list[ImageScore], label: str = "model") -> str:
         count = sum(getattr(s, which) is not None for s in scores)
         lines.append(f"| {name} | {count} | {m.psnr:.2f} | {m.ssim:.4f} | "
                      f"{'-' if m.lpips is None else f'{m.lpips:.4f}'} | {'-' if secs is None else f'{secs:.4f}'} |")
+    rows = [(name, mean_metrics(scores, which)) for name, which in ((label, "model"),
+                                                                    ("identity (output = input)", "identity"))]
+    rows = [(name, m.bands) for name, m in rows if m is not None and m.bands]
+    if rows:
+        lines += ["", bands_table(rows)]
     return "\n".join(lines)
+
+
+def bands_table(rows: list[tuple[str, dict[str, BandMetrics]]]) -> str:
+    """A markdown table of per-band means: for each row, PSNR and detail kept in each band (and the band's share)."""
+    share = rows[0][1]
+    head = " | ".join(f"{band.replace('_', ' ')} ({100 * share[band].fraction:.0f}%): PSNR, detail"
+                      for band in BAND_NAMES if band in share)
+    lines = [f"| per band of the target's CoC | {head} |", "|---|" + "---:|" * len(share)]
+    for name, bands in rows:
+        cells = [f"{_fixed(bands[b].psnr, 2)}, {_fixed(bands[b].detail, 2)}" for b in BAND_NAMES if b in share]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fixed(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def metrics_markdown(scores: list[ImageScore], scorer: Scorer, label: str = "model", source: str = "",
@@ -88,6 +120,7 @@ def metrics_markdown(scores: list[ImageScore], scorer: Scorer, label: str = "mod
         lines += [source, ""]
     lines += [f"{len(scores)} images scored, {len(skipped)} pairs skipped.", "", metrics_table(scores, label), "",
               f"- Conventions: {scorer.conventions()}.",
+              *([f"- Per band: {scorer.band_conventions()}."] if any(s.model.bands for s in scores) else []),
               f"- {lpips_note.rstrip('.')}.",
               (f"- Error map (grid.png): per-pixel mean absolute RGB difference of output vs target, full "
                f"brightness at {ERROR_FULL_SCALE} of the [0, 1] range (inferno-like colormap: black = 0)."),

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from bggan.errors import BgganError
+from bggan.evaluate.bands import mean_bands
 from bggan.evaluate.grids import error_map
 from bggan.evaluate.metrics import Metrics, Scorer
 from bggan.evaluate.pairs import SkippedPair
@@ -55,9 +56,10 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
     """Score every item of ``pairs``, with a progress bar; a pair that fails is skipped, not fatal.
 
     Args:
-        pairs: items ``{"name", "target", "input"?, "pred"?}`` of ``(H, W, 3)`` uint8 images. With
+        pairs: items ``{"name", "target", "input"?, "pred"?, "coc"?}`` of ``(H, W, 3)`` uint8 images. With
             ``model`` the output is ``model(input)``; without, the item's ``"pred"``. The identity
-            baseline (input vs target) is scored whenever the item has an input.
+            baseline (input vs target) is scored whenever the item has an input; the per-band numbers
+            whenever it has the target's signed circle of confusion ``"coc"``, ``(H, W)`` float px.
         scorer: the metrics and their conventions.
         model: a generator (run in eval mode, channels-last, under ``torch.inference_mode`` on the
             scorer's device, after one untimed warm-up forward), or ``None``.
@@ -85,7 +87,10 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
             else:
                 out, pred_image = to_tensor(item["pred"]), item["pred"]
             target = to_tensor(item["target"])
-            record = ImageScore(item["name"], scorer(out, target), None if x is None else scorer(x, target), seconds)
+            coc = torch.as_tensor(item["coc"], dtype=torch.float32)[None, None] if item.get("coc") is not None \
+                else None
+            record = ImageScore(item["name"], scorer(out, target, coc),
+                                None if x is None else scorer(x, target, coc), seconds)
         except BgganError as e:
             name = pairs.name(i) if hasattr(pairs, "name") else str(i)
             skipped.append(SkippedPair(name, str(e)))
@@ -98,7 +103,8 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
 
 
 def mean_metrics(scores: list[ImageScore], which: str = "model") -> Metrics | None:
-    """Means over images of ``which`` (``"model"`` or ``"identity"``); LPIPS over the images that have it.
+    """Means over images of ``which`` (``"model"`` or ``"identity"``); LPIPS and the per-band numbers over the
+    images that have them.
 
     ``None`` if no image has ``which``.
     """
@@ -106,8 +112,9 @@ def mean_metrics(scores: list[ImageScore], which: str = "model") -> Metrics | No
     if not rows:
         return None
     lpips = [r.lpips for r in rows if r.lpips is not None]
+    bands = [r.bands for r in rows if r.bands is not None]
     return Metrics(float(np.mean([r.psnr for r in rows])), float(np.mean([r.ssim for r in rows])),
-                   float(np.mean(lpips)) if lpips else None)
+                   float(np.mean(lpips)) if lpips else None, mean_bands(bands) if bands else None)
 
 
 def mean_seconds(scores: list[ImageScore]) -> float | None:

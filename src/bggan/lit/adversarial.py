@@ -54,7 +54,7 @@ class AdversarialModule(BokehModule):
         x, real = self.layout(batch["input"]), batch["target"]
         generator_turn = int(self.batches_seen + 1) % self.n_critic == 0
         with torch.set_grad_enabled(generator_turn):
-            fake, _ = self.generator(x)
+            fake, rough = self.generator(x)
 
         self.toggle_optimizer(opt_c)
         c = critic_loss(self.critic, real, fake.detach(), self.gp_weight)
@@ -69,7 +69,7 @@ class AdversarialModule(BokehModule):
 
         if generator_turn:
             self.toggle_optimizer(opt_g)  # critics frozen: the adversarial term's gradient reaches G only
-            out = self.loss(fake, real, critic=self.critic)
+            out = self.loss(fake, real, critic=self.critic, rough=rough)
             self.check_finite(out.total, out.terms, "the generator loss")
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(out.total)

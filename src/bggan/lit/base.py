@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,20 @@ import torch.nn.functional as F
 from pytorch_lightning import LightningModule
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torchmetrics import MeanMetric
 
 from bggan.errors import BgganError, TrainingFailed
-from bggan.evaluate import image_metrics
+from bggan.evaluate import BAND_NAMES, band_metrics, image_metrics
 from bggan.images import write_rgb
 from bggan.losses import GeneratorLoss, LossTerms, to_unit_range
 from bggan.models.glassnet import GlassNet, pad_to_multiple
 
 #: Validation series: the model's output, its stage-1 output, and the input itself (the identity baseline).
 SERIES = ("final", "rough", "identity")
+#: Per band of the target's circle of confusion (pairs that carry it): the output's PSNR and detail kept,
+#: and the input's detail kept for reference.
+BAND_METRICS = tuple(f"val/{kind}_{band}" for band in BAND_NAMES
+                     for kind in ("psnr", "detail", "detail_identity"))
 _GRID_HEIGHT = 192  # px per row of the logged image grid
 _GAP = 4
 
@@ -38,7 +44,10 @@ class BokehModule(LightningModule):
     Validation: PSNR and SSIM with :func:`bggan.evaluate.image_metrics`' conventions (torchmetrics,
     [0, 1] clamped, RGB, no border crop, averaged over images); logged per epoch as ``val/psnr`` and ``val/ssim`` for the
     final output, ``*_rough`` for stage 1 and ``*_identity`` for the input itself (the baseline a
-    model must beat). The first ``grid_images`` validation images are written as one PNG per epoch
+    model must beat). When the batches carry the target's circle of confusion (synthetic pairs), the
+    depth-aware yardstick (:mod:`bggan.evaluate.bands`) is logged too: ``val/psnr_<band>``,
+    ``val/detail_<band>`` and ``val/detail_identity_<band>`` for the bands in focus, transition and
+    out of focus (means over the images that have the band). The first ``grid_images`` validation images are written as one PNG per epoch
     (rows of input | rough | final | target) to ``<run>/images/`` and sent to a TensorBoard
     logger if there is one.
 
@@ -75,6 +84,7 @@ class BokehModule(LightningModule):
         metrics = {s: image_metrics() for s in SERIES}
         self.psnr = nn.ModuleDict({s: psnr for s, (psnr, _) in metrics.items()})
         self.ssim = nn.ModuleDict({s: ssim for s, (_, ssim) in metrics.items()})
+        self.bands = nn.ModuleDict({name.replace("/", "_"): MeanMetric() for name in BAND_METRICS})
         self._grid: list[np.ndarray] = []
 
     # ----------------------------------------------------------------- the generator
@@ -153,9 +163,27 @@ class BokehModule(LightningModule):
         for series in SERIES:
             self.log(metric_name("psnr", series), self.psnr[series], prog_bar=series == "final")
             self.log(metric_name("ssim", series), self.ssim[series], prog_bar=series == "final")
+        if batch.get("coc") is not None:
+            self.log_bands(final, x, target, batch["coc"])
         if self.global_rank == 0 and len(self._grid) < self.grid_images:
             for i in range(min(x.shape[0], self.grid_images - len(self._grid))):
                 self._grid.append(grid_row([t[i] for t in (x, rough, final, target)]))
+
+    def log_bands(self, final: torch.Tensor, x: torch.Tensor, target: torch.Tensor, coc: torch.Tensor) -> None:
+        """Update and log the per-band means (see the class docstring); ``inf`` and unmeasurable values are left out."""
+        values: dict[str, list[float]] = {name: [] for name in BAND_METRICS}
+        for output, kinds in ((final, ("psnr", "detail")), (x, ("detail_identity",))):
+            for image in band_metrics(output, target, coc):
+                for band, m in image.items():
+                    for kind in kinds:
+                        value = m.psnr if kind == "psnr" else m.detail
+                        if value is not None and math.isfinite(value):
+                            values[f"val/{kind}_{band}"].append(value)
+        for name, found in values.items():
+            if found:
+                metric = self.bands[name.replace("/", "_")]
+                metric.update(torch.tensor(found, device=final.device))
+                self.log(name, metric)
 
     def on_validation_epoch_end(self) -> None:
         rows, self._grid = self._grid, []

@@ -42,8 +42,11 @@ class PretrainModule(BokehModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x, target = self.layout(batch["input"]), batch["target"]
-        pred = self.rough_only(x) if self.training_stage1_alone else self.generator(x)[0]
-        out = self.loss(pred, target)
+        if self.training_stage1_alone:
+            out = self.loss(self.rough_only(x), target)  # the rough output is the prediction; no rough term
+        else:
+            final, rough = self.generator(x)
+            out = self.loss(final, target, rough=rough)
         self.check_finite(out.total, out.terms, "the generator loss")
         self.log_terms("train", out, prog_bar=("total",))
         return out.total
