@@ -13,23 +13,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from bggan.cli.common import parse_size
 from bggan.data.synthetic import render_sample
-from bggan.evaluate.bands import band_masks
+from bggan.evaluate.grids import band_picture
 from bggan.images import write_rgb
-
-BAND_COLOURS = {"in_focus": (60, 170, 70), "transition": (235, 200, 60), "out_of_focus": (120, 30, 40)}
-
-
-def band_picture(coc: np.ndarray) -> np.ndarray:
-    """``(H, W)`` signed CoC -> ``(H, W, 3)`` uint8, one colour per band."""
-    out = np.zeros((*coc.shape, 3), np.uint8)
-    for name, mask in band_masks(torch.from_numpy(coc)[None, None]).items():
-        out[mask[0, 0].numpy()] = BAND_COLOURS[name]
-    return out
 
 
 def main() -> None:

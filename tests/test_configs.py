@@ -29,8 +29,10 @@ def test_full_size_models(name, params, norm):
 
 def test_every_model_config_runs():
     names = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-    assert names == ["paper", "released", "tiny"]
-    generator, critic = _model("tiny")
-    with torch.no_grad():
-        final, _ = generator(torch.rand(1, 3, 64, 64) * 2 - 1)
-        assert critic(final)["full"].shape == (1, 1, 2, 2)
+    assert names == ["paper", "released", "small", "tiny"]
+    for name, widths in (("tiny", (4, 12)), ("small", (8, 16))):
+        generator, critic = _model(name)
+        assert (generator.config["c1"], generator.config["c2"]) == widths
+        with torch.no_grad():
+            final, _ = generator(torch.rand(1, 3, 64, 64) * 2 - 1)
+            assert critic(final)["full"].shape == (1, 1, 2, 2)

@@ -125,7 +125,7 @@ def test_experiment_demo_works_with_ebb_data(tmp_path):
         cfg = compose("train", overrides=["experiment=demo", "data=ebb", f"data.pairs.root={tmp_path}"])
     check_targets(cfg)
     assert cfg.data.pairs._target_ == "bggan.data.PairedImages" and cfg.data.crop == [128, 192]
-    assert cfg.model.generator.c1 == 4  # the rest of the recipe still applies
+    assert cfg.model.generator.c1 == 8  # the rest of the recipe still applies
 
 
 def test_config_dir_follows_bggan_conf_and_lists_group_choices(tmp_path, monkeypatch):

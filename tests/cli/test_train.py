@@ -119,7 +119,7 @@ def test_pretrain_run_leaves_a_complete_run_folder(pretrain):
     assert "${" not in text  # resolved
     config = yaml.safe_load(text)
     assert config["stage"]["_target_"] == "bggan.lit.PretrainModule"
-    assert config["model"]["generator"]["c1"] == 4 and config["loss"]["w_vgg"] == 0.1
+    assert config["model"]["generator"]["c1"] == 8 and config["loss"]["w_vgg"] == 0.1
     assert config["name"].startswith("pretrain/")  # ${hydra:runtime.choices.stage} resolved too
 
     checkpoints = run_dir / "checkpoints"
@@ -128,7 +128,7 @@ def test_pretrain_run_leaves_a_complete_run_folder(pretrain):
     last = load_ckpt(checkpoints / "last.ckpt")
     # last.ckpt is the last epoch even when it did not improve val/psnr (Lightning 2.6 alone keeps it at the best)
     assert last["epoch"] == 1 and last["global_step"] == 2 * 4
-    assert last["bggan"] == {"generator": GlassNet(c1=4, c2=12, n_res=1, norm="instance").config, "ema": False,
+    assert last["bggan"] == {"generator": GlassNet(c1=8, c2=16, n_res=1, norm="instance").config, "ema": False,
                              "stage": "PretrainModule"}
     for ckpt in (last, load_ckpt(best)):
         keys = ckpt["state_dict"].keys()
@@ -205,7 +205,7 @@ BAD_INPUTS = {
     "missing VGG weights": (lambda tmp: ["stage=adversarial", "init_from=scratch", "loss.w_vgg=0.1",
                                          "loss.vgg_weights=/nonexistent.pth"], ["loss.vgg_weights"]),
     "init_from another model": (lambda tmp: [f"init_from={_other_generator(tmp)}"],
-                                ["different generator", "c2: 6 there, 12 here", "model="]),
+                                ["different generator", "c2: 6 there, 16 here", "model="]),
 }
 
 
@@ -214,7 +214,7 @@ def test_bad_inputs_are_one_line_and_exit_2(case, tmp_path):
     make_args, expected = BAD_INPUTS[case]
     run_dir = tmp_path / "run"
     extra = make_args(tmp_path)
-    base = {"model": "tiny"} if "data=ebb" in extra else FAST  # experiment=demo sets synthetic-only data.pairs.*
+    base = {"model": "tiny"} if "data=ebb" in extra else FAST  # FAST sets synthetic-only data.pairs.*
     message = assert_one_line_error(run_train(tmp_path, *train_args(*extra, f"hydra.run.dir={run_dir}", base=base)))
     for part in expected:
         assert part in message, message

@@ -1,8 +1,10 @@
+import itertools
+
 import numpy as np
 import pytest
 
 from bggan.data.defocus import Lens
-from bggan.data.depth_bokeh import depth_from_map, depth_layers, render_with_depth
+from bggan.data.depth_bokeh import depth_from_map, depth_layers, render_with_depth, slice_coordinate, slice_diameter
 from bggan.errors import BgganError
 from tests.data.test_synthetic import sharpness
 
@@ -71,3 +73,19 @@ def test_bad_arguments():
         render_with_depth(image, np.ones((8, 9), np.float32), 2.0)
     with pytest.raises(BgganError, match="focal length"):
         render_with_depth(image, np.ones((8, 8), np.float32), 0.01)
+
+
+def test_layers_are_a_pixel_apart_near_focus_and_spread_out_beyond():
+    coc = np.linspace(-30, 60, 20 * 30, dtype=np.float32).reshape(20, 30)
+    layers, diameters = depth_layers(np.zeros((20, 30, 3), np.float32), np.ones((20, 30)), coc)
+    total = sum(layer.alpha for layer in layers)
+    np.testing.assert_allclose(total, 1, atol=1e-6)  # still a partition of every pixel
+    small = sorted(d for d in diameters if d <= 4)
+    assert small == [0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]  # both sides of the focal plane, 1 px apart
+    far = sorted(d for d in diameters if d > 4)
+    assert all(b / a == pytest.approx(1.25) for a, b in itertools.pairwise(far) if b != a)  # then geometric
+    assert len(layers) < 40 and max(diameters) >= 60  # far fewer than 90 one-pixel layers, and the whole range
+    t = slice_coordinate(coc)
+    assert np.all(np.diff(t.ravel()) > 0)  # monotonic: neighbouring pixels share neighbouring layers
+    assert slice_diameter(int(np.floor(slice_coordinate(np.array(20.0))))) <= 20 < slice_diameter(
+        int(np.floor(slice_coordinate(np.array(20.0)))) + 1)

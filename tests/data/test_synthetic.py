@@ -102,7 +102,7 @@ def test_synthetic_pairs_carry_the_maps_and_take_a_lens_and_textures(tmp_path):
     pairs = SyntheticPairs(n=3, size=(48, 64), holdout=1, cache=True, workers=1, textures=str(tmp_path),
                            focal_mm=85.0)
     item = pairs.split()[1][0]
-    assert set(item) == {"name", "input", "target", "depth", "coc"}
+    assert set(item) == {"name", "input", "target", "depth", "coc", "focus_m"}
     assert item["coc"].dtype == np.float32 and item["coc"].shape == (48, 64)
     again = SyntheticPairs(n=3, size=(48, 64), holdout=1, cache=False, textures=str(tmp_path), focal_mm=85.0)
     assert np.array_equal(again.split()[1][0]["target"], item["target"])  # cache and fresh renders agree

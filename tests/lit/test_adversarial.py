@@ -94,3 +94,13 @@ def test_validation_scores_the_ema_generator(tmp_path):
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(BgganError, match=message):
         adversarial(**kwargs)
+
+
+def test_cosine_schedules_of_both_optimizers_are_stepped_each_epoch(tmp_path):
+    module = adversarial(lr_schedule="cosine", critic_lr=2e-3)
+    make_trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(module, loader(n=2, batch_size=2))
+    rates = [o.param_groups[0]["lr"] for o in module.trainer.optimizers]
+    assert rates == pytest.approx([5e-5, 1e-4], rel=1e-6)  # both at 5% after max_epochs (cosine's end)
+    plain = adversarial()
+    make_trainer(tmp_path / "plain", max_epochs=2, limit_val_batches=0).fit(plain, loader(n=2, batch_size=2))
+    assert [o.param_groups[0]["lr"] for o in plain.trainer.optimizers] == [1e-3, 1e-3]

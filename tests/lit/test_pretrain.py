@@ -79,3 +79,31 @@ def test_pretraining_refuses_an_adversarial_term():
         PretrainModule(tiny_generator(), GeneratorLoss(w_adv=0.5))
     with pytest.raises(BgganError, match="stage.stage1_epochs must be >= 0"):
         PretrainModule(tiny_generator(), GeneratorLoss(), stage1_epochs=-1)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_the_cosine_schedule_takes_the_rate_to_5_percent_over_the_run(tmp_path, schedule):
+    module = PretrainModule(tiny_generator(), GeneratorLoss(), lr=1e-3, lr_schedule=schedule)
+    trainer = make_trainer(tmp_path, max_epochs=4, limit_val_batches=0)
+    rates = []
+
+    class Rates(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer.callbacks.append(Rates())
+    trainer.fit(module, loader(n=2, batch_size=2))
+    if schedule == "constant":
+        assert rates == [1e-3] * 4
+    else:  # cosine from 1e-3 towards 5e-5 at epoch 4, stepped per epoch
+        expected = [5e-5 + (1e-3 - 5e-5) * (1 + torch.cos(torch.tensor(e * torch.pi / 4)).item()) / 2 for e in range(4)]
+        assert rates == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_rough_term_trains_stage_1_from_the_start(tmp_path):
+    """With w_rough, stage 1 gets gradients from its own term as well as through stage 2."""
+    module = PretrainModule(tiny_generator(), GeneratorLoss(w_l1=0, w_ssim=0, w_rough=1.0), lr=1e-3)
+    before = flat(module.generator.rough), flat(module.generator.refine)
+    make_trainer(tmp_path, max_steps=2, max_epochs=-1, limit_val_batches=0).fit(module, loader(n=2, batch_size=2))
+    assert not torch.equal(flat(module.generator.rough), before[0])  # the only term: stage 1's
+    assert torch.equal(flat(module.generator.refine), before[1])  # stage 2 is not in it

@@ -35,17 +35,24 @@ def depth_from_map(values: np.ndarray, near_m: float, far_m: float, disparity: b
     return (near_m + t * (far_m - near_m)).astype(np.float32)
 
 
-def depth_layers(color: np.ndarray, depth_m: np.ndarray, signed_coc: np.ndarray,
-                 step: float) -> tuple[list[Layer], list[float]]:
+def depth_layers(color: np.ndarray, depth_m: np.ndarray, signed_coc: np.ndarray, step: float | None = None,
+                 fine: float = 4.0, ratio: float = 1.25) -> tuple[list[Layer], list[float]]:
     """Split ``color`` ``(H, W, 3)`` into layers of equal signed circle of confusion, far to near.
 
-    Layer ``k`` holds pixels whose signed diameter is near ``k * step`` (so one layer is exactly
-    the focal plane); a pixel between two layers is shared linearly between them.
+    With ``step``, layer ``k`` holds pixels whose signed diameter is near ``k * step``. Without it, layers
+    are 1 px apart up to ``fine`` px and then ``ratio`` times farther apart each (:func:`slice_coordinate`):
+    exact near the focal plane, where a fraction of a pixel of blur shows, and few far from it. One layer
+    is always exactly the focal plane; a pixel between two layers is shared linearly between them.
 
     Returns:
-        the layers, and each layer's blur diameter in px (``|k| * step``).
+        the layers, and each layer's blur diameter in px.
     """
-    t = signed_coc / step
+    if step is not None:
+        t = signed_coc / step
+        diameter = lambda k: abs(k) * step
+    else:
+        t = slice_coordinate(signed_coc, fine, ratio)
+        diameter = lambda k: slice_diameter(k, fine, ratio)
     k0 = np.floor(t).astype(np.int64)
     frac = (t - k0).astype(np.float32)
     row_lo, row_hi = k0.min(axis=1), k0.max(axis=1)  # each layer is computed on the rows it can touch
@@ -61,9 +68,22 @@ def depth_layers(color: np.ndarray, depth_m: np.ndarray, signed_coc: np.ndarray,
         alpha = np.zeros(k0.shape, np.float32)
         alpha[band] = part
         depth = float(depth_m[band][part > 0].mean())
-        layers.append(Layer(color, alpha, depth, f"coc{k * step:+.1f}px", abs(k) * step))
-        diameters.append(abs(k) * step)
+        layers.append(Layer(color, alpha, depth, f"coc{np.sign(k) * diameter(k):+.1f}px", diameter(k)))
+        diameters.append(diameter(k))
     return layers, diameters
+
+
+def slice_coordinate(signed_coc: np.ndarray, fine: float = 4.0, ratio: float = 1.25) -> np.ndarray:
+    """Where each pixel falls between the layers of :func:`depth_layers`: ``|c|`` up to ``fine`` px, then
+    ``fine + log(|c| / fine) / log(ratio)``, with the sign of ``c``."""
+    size = np.abs(signed_coc)
+    far = fine + np.log(np.maximum(size, fine) / fine) / np.log(ratio)
+    return np.sign(signed_coc) * np.where(size <= fine, size, far)
+
+
+def slice_diameter(k: int, fine: float = 4.0, ratio: float = 1.25) -> float:
+    """The blur diameter (px) of layer ``k`` of :func:`slice_coordinate`'s spacing."""
+    return float(abs(k)) if abs(k) <= fine else float(fine * ratio ** (abs(k) - fine))
 
 
 def signed_coc(depth_m: np.ndarray, focus_m: float, lens: Lens, width_px: int) -> np.ndarray:

@@ -34,8 +34,6 @@ SKIES = np.array([[[0.35, 0.55, 0.85], [0.70, 0.80, 0.92]], [[0.55, 0.68, 0.85],
                   [[0.10, 0.12, 0.25], [0.45, 0.30, 0.35]]], np.float32)
 #: Depth given to the sky (m): its circle of confusion is the lens's at infinity, to a thousandth.
 SKY_M = 1e4
-#: Surface slices: at most this many circle-of-confusion steps across the scene's range, each at least 1 px.
-MAX_SLICES = 32
 
 
 def fractal_noise(rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: int = 3) -> np.ndarray:
@@ -251,9 +249,7 @@ def random_scene(seed: int, height: int = 512, width: int = 768, lens: Lens | No
         base_row = camera.ground_row(focus)
     far = rng.uniform(25, 120)  # the backdrop's distance along the ground
     color, depth = _surface(rng, textures, camera, h, w, far)
-    coc = signed_coc(depth, focus, lens, w)
-    step = max(1.0, float(coc.max() - coc.min()) / MAX_SLICES)
-    layers, _ = depth_layers(color, depth, coc, step)
+    layers, _ = depth_layers(color, depth, signed_coc(depth, focus, lens, w))
     objects = _objects(rng, textures, camera, h, w, focus, far)
     objects.append(_subject(rng, textures, camera, h, w, focus, base_row))
     if rng.random() < 0.3:
@@ -271,9 +267,9 @@ def _surface(rng: np.random.Generator, textures: Textures, camera: Camera, h: in
     ``(color (h, w, 3) linear, depth (h, w) m)``."""
     depth, lateral, forward = camera.ground(h, w)
     backdrop_depth = np.broadcast_to(np.minimum(camera.wall_depth(h, far), SKY_M), (h, w))
-    # the backdrop: trees, walls, scenery far away (a surface texture or a close crop of a photo)
-    source = textures.surface(rng) if rng.random() < 0.5 else textures.photo(rng)
-    color = crop_resized(rng, source, h, w, zoom=(1.5, 3.0)) * rng.uniform(0.6, 1.2)
+    # the backdrop: trees, walls, scenery far away, from the surfaces (with a folder of photos, the photos):
+    # scikit-image's photos are close-ups of things, which would read as a second subject
+    color = crop_resized(rng, textures.surface(rng), h, w, zoom=(1.0, 2.0)) * rng.uniform(0.6, 1.2)
     surface_depth = np.array(backdrop_depth)
     if rng.random() < 0.6:  # a strip of sky above a hilly skyline
         top, low = srgb_to_linear(np.clip(SKIES[rng.integers(len(SKIES))] + rng.normal(0, 0.03, (2, 3)), 0, 1))
@@ -339,8 +335,9 @@ def _objects(rng: np.random.Generator, textures: Textures, camera: Camera, h: in
         width_px = min(rng.uniform(0.2, 1.2) * camera.focal_px / d, 0.45 * w)
         height_px = min(rng.uniform(0.3, 1.8) * camera.focal_px / d, 1.5 * h)
         base = camera.ground_row(d)
+        photo = rng.random() < (0.3 if d > focus else 0.6)  # mostly plain things behind: the subject stands out
         layer = _textured_layer(rng, textures, h, w, (base - height_px, base, cx - width_px / 2, cx + width_px / 2),
-                                d, f"object{i}", photo=rng.random() < 0.6)
+                                d, f"object{i}", photo=photo)
         if layer is not None:
             layers.append(layer)
     return layers

@@ -86,7 +86,7 @@ class SyntheticPairs:
     """The embedded default data: ``n`` synthetic pairs, seeds ``seed .. seed+n-1``.
 
     A drop-in for :class:`bggan.data.PairedImages`: :meth:`split` gives ``(train, validation)``
-    datasets of ``{"name", "input", "target", "depth", "coc"}`` (:func:`render_sample`); the last
+    datasets of ``{"name", "input", "target", "depth", "coc", "focus_m"}`` (:func:`render_sample`); the last
     ``holdout`` seeds are the validation pairs.
 
     Args:
@@ -140,7 +140,7 @@ def _compact(sample: dict) -> dict:
 
 class SeedPairs(Dataset):
     """Samples for a range of seeds; item ``i`` is seed ``seeds[i]``, named by its seed:
-    ``{"name", "input", "target", "depth", "coc"}`` (the maps float32).
+    ``{"name", "input", "target", "depth", "coc", "focus_m"}`` (the maps float32).
 
     Taken from ``rendered`` (seed -> sample) when given, else rendered on each read.
     """
@@ -157,4 +157,5 @@ class SeedPairs(Dataset):
         sample = self.rendered[seed] if self.rendered is not None else \
             render_sample(seed, *self.size, lens=self.lens, textures=self.textures)
         return {"name": str(seed), "input": sample["input"], "target": sample["target"],
-                "depth": sample["depth"].astype(np.float32), "coc": sample["coc"].astype(np.float32)}
+                "depth": sample["depth"].astype(np.float32), "coc": sample["coc"].astype(np.float32),
+                "focus_m": float(sample["focus_m"])}

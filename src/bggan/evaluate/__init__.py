@@ -9,7 +9,16 @@
 """
 
 from bggan.evaluate.bands import BAND_NAMES, BandMetrics, CocBands, band_metrics, mean_bands
-from bggan.evaluate.grids import ERROR_FULL_SCALE, GRID_HEIGHT, colorize, comparison_grid, error_map, resize_to_height
+from bggan.evaluate.grids import (
+    BAND_COLOURS,
+    ERROR_FULL_SCALE,
+    GRID_HEIGHT,
+    band_picture,
+    colorize,
+    comparison_grid,
+    error_map,
+    resize_to_height,
+)
 from bggan.evaluate.metrics import Metrics, Scorer, image_metrics, load_lpips_metric
 from bggan.evaluate.pairs import EVAL_SUFFIXES, FilePairs, Pairing, SkippedPair, images_by_stem, pair_folders
 from bggan.evaluate.reports import (
@@ -17,6 +26,7 @@ from bggan.evaluate.reports import (
     CSV_COLUMNS,
     IDENTITY_COLUMNS,
     bands_table,
+    comparison_table,
     csv_rows,
     metrics_markdown,
     metrics_table,
@@ -26,6 +36,7 @@ from bggan.evaluate.reports import (
 from bggan.evaluate.scoring import ImageScore, mean_metrics, mean_seconds, score_pairs, timed_forward
 
 __all__ = [
+    "BAND_COLOURS",
     "BAND_COLUMNS",
     "BAND_NAMES",
     "CSV_COLUMNS",
@@ -42,9 +53,11 @@ __all__ = [
     "Scorer",
     "SkippedPair",
     "band_metrics",
+    "band_picture",
     "bands_table",
     "colorize",
     "comparison_grid",
+    "comparison_table",
     "csv_rows",
     "error_map",
     "image_metrics",

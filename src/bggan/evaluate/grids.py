@@ -11,6 +11,8 @@ from bggan.errors import BgganError
 ERROR_FULL_SCALE = 0.25
 #: Height (px) every tile of :func:`comparison_grid` is resized to.
 GRID_HEIGHT = 256
+#: Colours of the bands of the target's circle of confusion (:mod:`bggan.evaluate.bands`) in pictures.
+BAND_COLOURS = {"in_focus": (60, 170, 70), "transition": (235, 200, 60), "out_of_focus": (120, 30, 40)}
 #: Anchors of the error-map colormap, dark to bright (inferno-like: black, purple, red, orange, pale yellow).
 _COLORMAP = np.array([[0, 0, 4], [31, 12, 72], [85, 15, 109], [136, 34, 106], [186, 54, 85], [227, 89, 51],
                       [249, 140, 10], [249, 201, 50], [252, 255, 164]], dtype=np.float64)
@@ -70,3 +72,16 @@ def comparison_grid(rows: list[list[np.ndarray]], height: int = GRID_HEIGHT, gap
         pad = np.full((height, width - strip.shape[1], 3), 255, np.uint8)
         out += [np.concatenate([strip, pad], axis=1), np.full((gap, width, 3), 255, np.uint8)]
     return np.concatenate(out[:-1], axis=0)
+
+
+def band_picture(coc: np.ndarray) -> np.ndarray:
+    """``(H, W)`` signed circle of confusion (px) -> ``(H, W, 3)`` uint8, each pixel the colour of its band
+    (:data:`BAND_COLOURS`: green in focus, yellow transition, dark red out of focus)."""
+    import torch
+
+    from bggan.evaluate.bands import band_masks
+
+    out = np.zeros((*coc.shape, 3), np.uint8)
+    for name, mask in band_masks(torch.from_numpy(np.asarray(coc, np.float32))[None, None]).items():
+        out[mask[0, 0].numpy()] = BAND_COLOURS[name]
+    return out

@@ -60,10 +60,10 @@ class Scorer:
 
     def band_conventions(self) -> str:
         """One line saying how the per-band numbers were computed."""
-        return (f"{self.bands.describe()}; per band PSNR, and detail kept: the output's high-frequency energy "
-                "(squared Laplacian of the binomial-blurred luminance, 8-bit) over the target's, "
-                f"{self.bands.erode} px inside the band (near 1 is right; a blur filter scores near 0 in focus, "
-                "the input far above 1 out of focus)")
+        return (f"{self.bands.describe()}; per band PSNR (mean over images), and detail kept (median over images): "
+                "the output's high-frequency energy (squared Laplacian of the binomial-blurred luminance) over the "
+                f"target's, {self.bands.erode} px inside the band (near 1 is right; a blur filter scores near 0 in "
+                "focus, the input far above 1 out of focus)")
 
     def conventions(self) -> str:
         """One line stating how the numbers were computed."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bggan.evaluate.bands import BAND_NAMES, BandMetrics
 from bggan.evaluate.grids import ERROR_FULL_SCALE
-from bggan.evaluate.metrics import Scorer
+from bggan.evaluate.metrics import Metrics, Scorer
 from bggan.evaluate.pairs import SkippedPair
 from bggan.evaluate.scoring import ImageScore, mean_metrics, mean_seconds
 from bggan.files import atomic_output
@@ -80,6 +80,20 @@ def metrics_table(scores: list[ImageScore], label: str = "model") -> str:
     rows = [(name, m.bands) for name, m in rows if m is not None and m.bands]
     if rows:
         lines += ["", bands_table(rows)]
+    return "\n".join(lines)
+
+
+def comparison_table(rows: list[tuple[str, Metrics, float | None]]) -> str:
+    """A markdown table comparing outputs: per row a name, its mean :class:`Metrics` and seconds per image (or
+    ``None``); PSNR and SSIM, then PSNR and detail kept per band when the metrics have them."""
+    bands = [b for b in BAND_NAMES if any(m.bands and b in m.bands for _, m, _ in rows)]
+    head = "| | PSNR (dB) | SSIM | " + "".join(f"{b.replace('_', ' ')}: PSNR, detail | " for b in bands) + "s/image |"
+    lines = [head, "|---|---:|---:|" + "---:|" * len(bands) + "---:|"]
+    for name, m, seconds in rows:
+        cells = [f"{_fixed(m.bands[b].psnr, 2)}, {_fixed(m.bands[b].detail, 2)}" if m.bands and b in m.bands else "-"
+                 for b in bands]
+        lines.append(f"| {name} | {m.psnr:.2f} | {m.ssim:.4f} | " + "".join(f"{c} | " for c in cells)
+                     + f"{_fixed(seconds, 3)} |")
     return "\n".join(lines)
 
 

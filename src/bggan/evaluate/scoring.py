@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from bggan.errors import BgganError
 from bggan.evaluate.bands import mean_bands
-from bggan.evaluate.grids import error_map
+from bggan.evaluate.grids import band_picture, error_map
 from bggan.evaluate.metrics import Metrics, Scorer
 from bggan.evaluate.pairs import SkippedPair
 from bggan.images import to_tensor, to_uint8
@@ -63,7 +63,8 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
         scorer: the metrics and their conventions.
         model: a generator (run in eval mode, channels-last, under ``torch.inference_mode`` on the
             scorer's device, after one untimed warm-up forward), or ``None``.
-        keep: keep the grid panels (``[input,] output, target, error map``) of the first ``keep`` images.
+        keep: keep the grid panels (``[input,] output, target, error map[, CoC bands]``) of the first ``keep``
+            images.
 
     Returns:
         ``(scores, skipped)``: one :class:`ImageScore` per scored image, in order, and the skipped pairs.
@@ -97,6 +98,8 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
             continue
         if len(scores) < keep:
             tiles = [pred_image, item["target"], error_map(pred_image, item["target"])]
+            if coc is not None:
+                tiles.append(band_picture(item["coc"]))
             record.panels = [item["input"], *tiles] if "input" in item else tiles
         scores.append(record)
     return scores, skipped

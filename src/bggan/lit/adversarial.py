@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -23,7 +25,8 @@ class AdversarialModule(BokehModule):
     ``generator_steps`` and ``batches_seen`` (saved in checkpoints) count what they say.
 
     Args:
-        generator, loss, lr, betas, ema_decay, grid_images, channels_last: see :class:`BokehModule`.
+        generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule: see :class:`BokehModule`
+            (with manual optimization, the schedules are stepped here at the end of each epoch).
         critic: a :class:`~bggan.models.MultiCritic` (or one critic).
         n_critic: critic updates per generator update (>= 1).
         gp_weight: lambda of the gradient penalty (10).
@@ -36,8 +39,8 @@ class AdversarialModule(BokehModule):
     def __init__(self, generator: GlassNet, loss: GeneratorLoss, critic: nn.Module, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.0, 0.9), n_critic: int = 1, gp_weight: float = GP_WEIGHT,
                  critic_lr: float | None = None, ema_decay: float | None = None, grid_images: int = 4,
-                 channels_last: bool = False):
-        super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last)
+                 channels_last: bool = False, lr_schedule: Literal["constant", "cosine"] = "constant"):
+        super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule)
         if n_critic < 1:
             raise BgganError(f"stage.n_critic must be >= 1, got {n_critic}")
         if gp_weight < 0:
@@ -80,6 +83,13 @@ class AdversarialModule(BokehModule):
             self.log_terms("train", out, prog_bar=("total",))
         self.log("train/generator_steps", self.generator_steps.float(), on_step=True, on_epoch=False)
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
-                torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, betas=self.betas)]
+    def on_train_epoch_end(self) -> None:
+        schedulers = self.lr_schedulers()
+        for scheduler in (schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []):
+            scheduler.step()
+
+    def configure_optimizers(self):
+        optimizers = [torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
+                      torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, betas=self.betas)]
+        schedulers = [self.scheduler(o) for o in optimizers]
+        return optimizers if schedulers[0] is None else (optimizers, schedulers)

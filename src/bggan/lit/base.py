@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,6 +55,8 @@ class BokehModule(LightningModule):
         generator: the Glass-Net being trained.
         loss: the generator's loss.
         lr, betas: Adam's (BGGAN: 1e-4 and (0, 0.9), for generator and critics).
+        lr_schedule: ``"constant"`` (BGGAN) or ``"cosine"``: every learning rate follows a cosine from its
+            start to 5% of it over ``trainer.max_epochs``, stepped once per epoch.
         ema_decay: keep an exponential moving average of the generator's weights (e.g. 0.999),
             used for validation and saved in checkpoints for export; ``None`` for none.
         grid_images: validation images shown in the grid (0 for no grid).
@@ -66,14 +68,15 @@ class BokehModule(LightningModule):
 
     def __init__(self, generator: GlassNet, loss: GeneratorLoss, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.0, 0.9), ema_decay: float | None = None,
-                 grid_images: int = 4, channels_last: bool = False):
+                 grid_images: int = 4, channels_last: bool = False,
+                 lr_schedule: Literal["constant", "cosine"] = "constant"):
         super().__init__()
         if lr <= 0:
             raise BgganError(f"stage.lr must be > 0, got {lr}")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise BgganError(f"stage.ema_decay must be in (0, 1) or null, got {ema_decay}")
         self.generator, self.loss = generator, loss
-        self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
+        self.lr, self.betas, self.lr_schedule = float(lr), tuple(float(b) for b in betas), lr_schedule
         self.ema: AveragedModel | None = None
         if ema_decay is not None:
             # The first update copies the generator (n_averaged == 0), so weights loaded after this
@@ -111,6 +114,14 @@ class BokehModule(LightningModule):
         """Stage 1 alone: ``(B, 3, H, W)`` in [-1, 1] -> rough ``(B, 3, H, W)``, padded and cropped like GlassNet."""
         h, w = x.shape[-2:]
         return self.generator.rough(pad_to_multiple(x))[..., :h, :w]
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The ``lr_schedule`` of ``optimizer`` (``None`` for a constant rate)."""
+        if self.lr_schedule == "constant":
+            return None
+        epochs = max(int(self.trainer.max_epochs or 1), 1)
+        start = optimizer.param_groups[0]["lr"]
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=0.05 * start)
 
     # ----------------------------------------------------------------- faults
     def check_finite(self, loss: torch.Tensor, terms: dict[str, torch.Tensor], what: str) -> None:

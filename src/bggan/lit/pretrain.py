@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from bggan.errors import BgganError
@@ -18,7 +20,7 @@ class PretrainModule(BokehModule):
     target; stage 2 gets no gradient), then the whole Glass-Net trains on its final output.
 
     Args:
-        generator, loss, lr, betas, ema_decay, grid_images, channels_last: see :class:`BokehModule`.
+        generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule: see :class:`BokehModule`.
         stage1_epochs: epochs of stage 1 alone before the whole network (0: whole network from the start).
     """
 
@@ -27,8 +29,9 @@ class PretrainModule(BokehModule):
 
     def __init__(self, generator: GlassNet, loss: GeneratorLoss, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.0, 0.9), stage1_epochs: int = 0, ema_decay: float | None = None,
-                 grid_images: int = 4, channels_last: bool = False):
-        super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last)
+                 grid_images: int = 4, channels_last: bool = False,
+                 lr_schedule: Literal["constant", "cosine"] = "constant"):
+        super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule)
         if stage1_epochs < 0:
             raise BgganError(f"stage.stage1_epochs must be >= 0, got {stage1_epochs}")
         if loss.w_adv > 0:
@@ -54,5 +57,9 @@ class PretrainModule(BokehModule):
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.update_ema()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)
+        scheduler = self.scheduler(optimizer)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
