@@ -36,3 +36,27 @@ def test_every_model_config_runs():
         with torch.no_grad():
             final, _ = generator(torch.rand(1, 3, 64, 64) * 2 - 1)
             assert critic(final)["full"].shape == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("preset", ["wgan_gp", "released"])
+def test_gan_presets_compose_with_every_experiment(preset):
+    from bggan.cli.demo import compose
+    from bggan.config_check import check_targets
+    from bggan.train import build_module
+
+    experiments = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+    assert sorted(p.stem for p in (CONF / "gan").glob("*.yaml")) == ["released", "wgan_gp"]
+    want = {"wgan_gp": (10.0, "mean", "none", 0.0), "released": (1.0, "sum", "released", 0.0)}[preset]
+    for experiment in experiments:
+        for stage in ("pretrain", "adversarial"):
+            cfg = compose([f"experiment={experiment}", f"stage={stage}", f"gan={preset}", "loss.w_vgg=0"])
+            check_targets(cfg)  # every key fits the class it configures, whatever the stage
+            if stage == "pretrain":
+                continue
+            module = build_module(cfg)
+            gan = module.gan
+            assert (gan.gp_weight, gan.gp_reduction, gan.critic_constraint, gan.critic_l2) == want, experiment
+            ndf = cfg.model.critic.ndf
+            heads = {c.net[-1].out_channels for c in module.critic.critics.values()}
+            assert heads == ({1} if preset == "wgan_gp" else {8 * ndf}), experiment
+

@@ -1,8 +1,7 @@
-"""Losses: reconstruction (SSIM, VGG19 perceptual) and the WGAN-GP terms of the adversarial stage.
+"""The generator's loss: reconstruction (L1, SSIM, VGG19 perceptual), the adversarial term and stage 1's rough output.
 
-Images are ``(B, 3, H, W)`` in [-1, 1], the generator's range. ``critic`` below is a :class:`~bggan.models.critic.PatchCritic` (or any module mapping
-``(B, 3, H, W)`` to a score map) or a :class:`~bggan.models.critic.MultiCritic`, whose
-critics' losses are averaged, as in the released training code.
+Images are ``(B, 3, H, W)`` in [-1, 1], the generator's range. The critics' own objective is in
+:mod:`bggan.wgan`.
 """
 
 from __future__ import annotations
@@ -14,77 +13,8 @@ import torch
 from torch import nn
 
 from bggan.errors import BgganError
-from bggan.models.critic import MultiCritic
 from bggan.models.vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg19_features
-
-GP_WEIGHT = 10.0
-
-
-def _members(critic: nn.Module) -> list[nn.Module]:
-    return list(critic.critics.values()) if isinstance(critic, MultiCritic) else [critic]
-
-
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     weight: float = GP_WEIGHT) -> torch.Tensor:
-    """WGAN-GP penalty ``weight * mean_b (||grad_x D(x_b)||_2 - 1)^2`` for one critic.
-
-    ``x_b = a_b * real_b + (1 - a_b) * fake_b`` with one ``a_b ~ U[0, 1)`` per sample; the
-    gradient of the summed score map is taken per sample and its norm over all of C, H, W.
-    ``fake`` is detached, so the penalty reaches only the critic's parameters. It is built
-    with ``create_graph=True`` so it can be back-propagated; it is computed in float32 even
-    under autocast (the squared norm underflows in half precision).
-
-    Args:
-        critic: one critic, ``(B, 3, H, W)`` -> ``(B, k, h, w)``.
-        real, fake: ``(B, 3, H, W)``.
-        weight: lambda (10 in the WGAN-GP paper and in BGGAN).
-
-    Returns:
-        A scalar tensor.
-    """
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=torch.float32)
-    with torch.autocast(real.device.type, enabled=False):
-        mixed = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
-        mixed.requires_grad_(True)
-        score = critic(mixed)
-        (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
-        norm = grad.flatten(1).norm(dim=1)
-        return weight * ((norm - 1) ** 2).mean()
-
-
-class CriticLoss(NamedTuple):
-    """The critic's loss and its two parts (averaged over critics), for logging."""
-
-    total: torch.Tensor
-    wasserstein: torch.Tensor  #: mean D(real) - mean D(fake): the critic's estimate of the distance
-    penalty: torch.Tensor
-
-
-def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                gp_weight: float = GP_WEIGHT) -> CriticLoss:
-    """WGAN-GP critic loss ``D(fake) - D(real) + GP``, averaged over the critics.
-
-    Args:
-        critic: a critic or a :class:`MultiCritic`.
-        real: target images ``(B, 3, H, W)`` in [-1, 1].
-        fake: generator output, same shape; detached here.
-        gp_weight: lambda of the gradient penalty.
-    """
-    members = _members(critic)
-    distance = sum(c(real).mean() - c(fake.detach()).mean() for c in members) / len(members)
-    penalty = sum(gradient_penalty(c, real, fake, gp_weight) for c in members) / len(members)
-    return CriticLoss(penalty - distance, distance.detach(), penalty.detach())
-
-
-def generator_adversarial_loss(critic: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-    """The generator's WGAN loss ``-mean D(fake)``, averaged over the critics.
-
-    Args:
-        critic: a critic or a :class:`MultiCritic`.
-        fake: generator output ``(B, 3, H, W)`` in [-1, 1], not detached.
-    """
-    members = _members(critic)
-    return -sum(c(fake).mean() for c in members) / len(members)
+from bggan.wgan import generator_adversarial_loss
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -197,6 +127,15 @@ class GeneratorLoss(nn.Module):
                 rough: torch.Tensor | None = None) -> LossTerms:
         """``pred``, ``target`` and stage 1's ``rough`` output ``(B, 3, H, W)`` in [-1, 1]; ``critic`` needed when
         ``w_adv > 0``, ``rough`` when ``w_rough > 0``."""
+        return self._terms(pred, target, critic, rough, with_rough=True)
+
+    def stage1_alone(self, rough: torch.Tensor, target: torch.Tensor) -> LossTerms:
+        """The loss while stage 1 trains alone (``stage.stage1_epochs``): its rough output is the prediction,
+        on the same terms, without the separate ``w_rough`` term (which would only count the L1 twice)."""
+        return self._terms(rough, target, None, None, with_rough=False)
+
+    def _terms(self, pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None,
+               rough: torch.Tensor | None, with_rough: bool) -> LossTerms:
         total = pred.new_zeros(())
         terms: dict[str, torch.Tensor] = {}
 
@@ -215,7 +154,7 @@ class GeneratorLoss(nn.Module):
             if critic is None:
                 raise ValueError("w_adv > 0 needs the critic")
             add("adv", self.w_adv, generator_adversarial_loss(critic, pred))
-        if self.w_rough > 0:
+        if self.w_rough > 0 and with_rough:
             if rough is None:
                 raise ValueError("w_rough > 0 needs stage 1's rough output")
             add("rough", self.w_rough, (rough - target).abs().mean())

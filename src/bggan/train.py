@@ -115,6 +115,7 @@ def build_module(cfg: DictConfig) -> BokehModule:
     parts = {"generator": build(cfg.model.generator), "loss": build(cfg.loss)}
     if getattr(cls, "needs_critic", False):
         parts["critic"] = build(cfg.model.critic)
+        parts["gan"] = build(cfg.gan)
     return build(cfg.stage, **parts)
 
 
@@ -153,8 +154,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
     if trainer.global_rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(cfg, run_dir, resuming=ckpt_path is not None)
+    critics = f"critics {module.gan.describe()}; " if module.needs_critic else ""
     rank_zero_info(f"stage {module.stage}: {module.generator.summary()}; loss {module.loss.describe()}; "
-                   f"generator: {start}\nrun folder: {run_dir}")
+                   f"{critics}generator: {start}\nrun folder: {run_dir}")
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 

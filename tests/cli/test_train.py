@@ -238,10 +238,11 @@ def assert_adversarial_checkpoint(ckpt: dict, batches: int) -> None:
 
 @pytest.mark.slow
 def test_adversarial_stage_under_ddp_on_the_cpu(tmp_path):
-    """2 processes (gloo): the gradient penalty's double backward through DDP-wrapped critics works."""
+    """2 processes (gloo): the gradient penalty's double backward through DDP-wrapped critics works, and so
+    does the released critics' constraint."""
     run_dir = tmp_path / "run"
     # 12 pairs: 10 train, 5 per rank, 2 batches of 2 each (limit_train_batches=2)
-    proc = run_train(tmp_path, *train_args("stage=adversarial", "init_from=scratch", "trainer=ddp_sim",
+    proc = run_train(tmp_path, *train_args("stage=adversarial", "gan=released", "init_from=scratch", "trainer=ddp_sim",
                                            "data.pairs.n=12", "trainer.limit_train_batches=2",
                                            f"hydra.run.dir={run_dir}"))
     assert_ok(proc)
@@ -258,7 +259,8 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_would(tmp_path):
     epochs, batches = 5, 10  # 22 pairs: 20 train, 10 batches of 2 per epoch
     run_dir = tmp_path / "run"
     checkpoints = run_dir / "checkpoints"
-    args = train_args("stage=adversarial", "init_from=scratch", "data.pairs.n=22", f"trainer.max_epochs={epochs}",
+    args = train_args("stage=adversarial", "gan=released", "init_from=scratch", "data.pairs.n=22",
+                      f"trainer.max_epochs={epochs}",
                       f"hydra.run.dir={run_dir}")
     with open(tmp_path / "killed.out", "w") as out:
         proc = subprocess.Popen([console_script("bggan-train"), *args], cwd=tmp_path, env=train_env(),

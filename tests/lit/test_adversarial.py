@@ -3,10 +3,12 @@ import itertools
 import pytest
 import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from bggan.errors import BgganError
 from bggan.lit import AdversarialModule
 from bggan.losses import GeneratorLoss
+from bggan.wgan import CriticObjective
 from tests.lit.common import LIGHTNING_NOISE, flat, loader, make_trainer, tiny_critic, tiny_generator
 
 pytestmark = pytest.mark.filterwarnings(*LIGHTNING_NOISE)
@@ -89,11 +91,32 @@ def test_validation_scores_the_ema_generator(tmp_path):
     assert float(trainer.callback_metrics["val/psnr"]) == pytest.approx(ema_psnr, abs=1e-4)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"n_critic": 0}, "stage.n_critic must be >= 1"),
-                                                 ({"gp_weight": -1.0}, "stage.gp_weight must be >= 0")])
-def test_bad_settings_are_refused(kwargs, message):
-    with pytest.raises(BgganError, match=message):
-        adversarial(**kwargs)
+def test_bad_settings_are_refused():
+    with pytest.raises(BgganError, match="stage.n_critic must be >= 1"):
+        adversarial(n_critic=0)
+
+
+def _height_norms(critic):
+    return torch.cat([m.weight.detach().norm(dim=2).flatten() for m in critic.modules() if isinstance(m, nn.Conv2d)])
+
+
+@pytest.mark.parametrize("constraint", ["none", "released"])
+def test_the_critics_constraint_holds_after_every_critic_step(tmp_path, constraint):
+    gan = CriticObjective(gp_weight=1.0, gp_reduction="sum", critic_constraint=constraint)
+    module = adversarial(gan=gan)
+    assert float(_height_norms(module.critic).max()) > 0.01  # initialised far over the bound
+    seen = []
+
+    class Norms(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(float(_height_norms(pl_module.critic).max()))
+
+    make_trainer(tmp_path, max_epochs=1, callbacks=[Norms()]).fit(module, loader(n=4, batch_size=2))
+    assert len(seen) == 2
+    if constraint == "released":
+        assert max(seen) <= 0.01 + 1e-7
+    else:  # negative control: nothing holds them
+        assert min(seen) > 0.01
 
 
 def test_cosine_schedules_of_both_optimizers_are_stepped_each_epoch(tmp_path):

@@ -1,4 +1,4 @@
-"""Stage 2 of BGGAN's training: the generator against two PatchGAN critics (WGAN-GP)."""
+"""Stage 2 of BGGAN's training: the generator against two PatchGAN critics (Wasserstein, :mod:`bggan.wgan`)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from torch import nn
 
 from bggan.errors import BgganError
 from bggan.lit.base import BokehModule
-from bggan.losses import GP_WEIGHT, GeneratorLoss, critic_loss
+from bggan.losses import GeneratorLoss
 from bggan.models.glassnet import GlassNet
+from bggan.wgan import CriticObjective
 
 
 class AdversarialModule(BokehModule):
     """Adversarial fine-tuning with manual optimization: two Adam optimizers, generator and critics.
 
-    Every batch updates the critics once with ``D(fake) - D(real) + gp_weight * GP`` (averaged
-    over the two critics); every ``n_critic``-th batch also updates the generator with
-    ``loss(G(x), y, critic)`` (BGGAN: ``0.5 L1 + 0.05 (1 - SSIM) + 0.1 VGG + 1 adv``).
+    Every batch updates the critics once with ``gan``'s loss (e.g. ``D(fake) - D(real) + 10 GP``,
+    averaged over the two critics) and then applies ``gan``'s constraint to their weights; every
+    ``n_critic``-th batch also updates the generator with ``loss(G(x), y, critic)`` (BGGAN:
+    ``0.5 L1 + 0.05 (1 - SSIM) + 0.1 VGG + 1 adv``).
 
     Counting: Lightning advances ``trainer.global_step`` on *every* optimizer step, critic and
     generator alike, so here ``global_step = batches + generator steps``. Length a run in epochs;
@@ -29,7 +31,8 @@ class AdversarialModule(BokehModule):
             (with manual optimization, the schedules are stepped here at the end of each epoch).
         critic: a :class:`~bggan.models.MultiCritic` (or one critic).
         n_critic: critic updates per generator update (>= 1).
-        gp_weight: lambda of the gradient penalty (10).
+        gan: the critics' objective and constraint (``conf/gan/``: ``wgan_gp`` or ``released``);
+            ``None`` for :class:`~bggan.wgan.CriticObjective`'s defaults (textbook WGAN-GP).
         critic_lr: the critics' learning rate (``None``: same as ``lr``).
     """
 
@@ -37,17 +40,15 @@ class AdversarialModule(BokehModule):
     needs_critic = True
 
     def __init__(self, generator: GlassNet, loss: GeneratorLoss, critic: nn.Module, lr: float = 1e-4,
-                 betas: tuple[float, float] = (0.0, 0.9), n_critic: int = 1, gp_weight: float = GP_WEIGHT,
+                 betas: tuple[float, float] = (0.0, 0.9), n_critic: int = 1, gan: CriticObjective | None = None,
                  critic_lr: float | None = None, ema_decay: float | None = None, grid_images: int = 4,
                  channels_last: bool = False, lr_schedule: Literal["constant", "cosine"] = "constant"):
         super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule)
         if n_critic < 1:
             raise BgganError(f"stage.n_critic must be >= 1, got {n_critic}")
-        if gp_weight < 0:
-            raise BgganError(f"stage.gp_weight must be >= 0, got {gp_weight}")
         self.automatic_optimization = False
         self.critic = critic
-        self.n_critic, self.gp_weight = n_critic, gp_weight
+        self.n_critic, self.gan = n_critic, gan or CriticObjective()
         self.critic_lr = lr if critic_lr is None else critic_lr
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
@@ -60,14 +61,17 @@ class AdversarialModule(BokehModule):
             fake, rough = self.generator(x)
 
         self.toggle_optimizer(opt_c)
-        c = critic_loss(self.critic, real, fake.detach(), self.gp_weight)
+        c = self.gan.critic_loss(self.critic, real, fake.detach())
         self.check_finite(c.total, {"wasserstein": c.wasserstein, "gp": c.penalty}, "the critic loss")
         opt_c.zero_grad(set_to_none=True)
         self.manual_backward(c.total)
         opt_c.step()
+        self.gan.constrain(self.critic)
         self.untoggle_optimizer(opt_c)
         self.batches_seen += 1
-        self.log_dict({"train/critic": c.total.detach(), "train/gp": c.penalty})
+        self.log_dict({"train/critic": c.total.detach(), "train/gp": c.penalty, "train/critic_scale": c.scale})
+        if self.gan.critic_l2 > 0:
+            self.log("train/critic_l2", c.l2)
         self.log("train/wasserstein", c.wasserstein, prog_bar=True)
 
         if generator_turn:

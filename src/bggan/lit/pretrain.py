@@ -46,7 +46,7 @@ class PretrainModule(BokehModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x, target = self.layout(batch["input"]), batch["target"]
         if self.training_stage1_alone:
-            out = self.loss(self.rough_only(x), target)  # the rough output is the prediction; no rough term
+            out = self.loss.stage1_alone(self.rough_only(x), target)  # the rough output is the prediction
         else:
             final, rough = self.generator(x)
             out = self.loss(final, target, rough=rough)

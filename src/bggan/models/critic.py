@@ -23,15 +23,18 @@ class PatchCritic(nn.Module):
         ndf: width of the first layer.
         norm: ``"official"`` (the released formula) or ``"instance"``; see
             :class:`~bggan.models.blocks.InstanceNorm`.
-        out_channels: channels of the score map. The released code outputs ``8 * ndf``; one
-            channel is the usual PatchGAN choice. WGAN losses average over all of them.
+        out_channels: channels of the score map; ``None`` for ``8 * ndf`` (512 at ndf 64), what the
+            released code outputs. One channel is the usual PatchGAN choice. The critic loss averages
+            over all scores either way; the released penalty takes the gradient of their sum, which
+            grows with their number (:mod:`bggan.wgan`).
     """
 
     def __init__(self, n_layers: int = 3, ndf: int = 64, norm: Norm = "official",
-                 out_channels: int = 1, in_channels: int = 3) -> None:
+                 out_channels: int | None = 1, in_channels: int = 3) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+        out_channels = 8 * ndf if out_channels is None else out_channels
         widths = [ndf * min(2**i, 8) for i in range(n_layers + 1)]
         layers: list[nn.Module] = []
         prev = in_channels
@@ -51,10 +54,10 @@ class MultiCritic(nn.Module):
     """The two BGGAN critics, "patch" (3 stride-2 layers) and "full" (5), on the same input.
 
     Forward: image ``(B, 3, H, W)`` in [-1, 1] -> ``{"patch": (B, k, H/8, W/8), "full": (B, k, H/32, W/32)}``
-    (sizes rounded up). The WGAN losses in :mod:`bggan.losses` average over the critics.
+    (sizes rounded up). The WGAN losses in :mod:`bggan.wgan` average over the critics.
     """
 
-    def __init__(self, ndf: int = 64, norm: Norm = "official", out_channels: int = 1,
+    def __init__(self, ndf: int = 64, norm: Norm = "official", out_channels: int | None = 1,
                  depths: dict[str, int] | None = None) -> None:
         super().__init__()
         depths = depths or {"patch": 3, "full": 5}
