@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo sample export notebook test test-fast bench clean-venv
+.PHONY: demo sample export notebook test test-fast bench gpu-runtime clean-venv
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,18 @@ $(VENV)/.export: $(VENV)/.base
 	$(PY) -m pip check
 	touch $@
 
+# LiteRT's GPU accelerator on this machine: Mesa's software Vulkan driver (lavapipe, from Debian's backports,
+# unpacked privately) and a runtime-only environment (ai-edge-litert 2.3.0 + numpy); idempotent, no root.
+GPU_RUNTIME := $(VENV)/litert-gpu
+$(GPU_RUNTIME)/.ready: src/bggan/litert_gpu/setup.sh
+	bash src/bggan/litert_gpu/setup.sh $(GPU_RUNTIME)
+
+gpu-runtime: $(GPU_RUNTIME)/.ready
+
 ## the main job: synthetic pairs -> pretrain -> adversarial (tiny model, CPU) -> scores vs identity
 ## -> TFLite export with parity -> render with the TFLite model -> eval (VGG=/path/to/vgg19-dcbb9e9d.pth
 ## turns the perceptual term on)
-demo: $(VENV)/.export
+demo: $(VENV)/.export $(GPU_RUNTIME)/.ready
 	$(VENV)/bin/bggan-demo --out outputs/demo --overwrite $(if $(VGG),--vgg-weights $(VGG))
 
 ## render the built-in test scene with a generator: make sample WEIGHTS=generator.safetensors
@@ -42,9 +50,9 @@ notebook: $(VENV)/.export
 	mkdir -p outputs
 	$(VENV)/bin/jupyter execute --output=../outputs/explore_outputs.ipynb notebooks/explore_outputs.ipynb
 
-## the whole suite, as CI runs it: slow and export tests included (export ones may not skip)
-test: $(VENV)/.export
-	BGGAN_REQUIRE_EXPORT=1 $(PY) -m pytest -m "not gpu"
+## the whole suite, as CI runs it: slow, export and GPU-runtime tests included (none of them may skip)
+test: $(VENV)/.export $(GPU_RUNTIME)/.ready
+	BGGAN_REQUIRE_EXPORT=1 BGGAN_REQUIRE_GPU_RUNTIME=1 $(PY) -m pytest -m "not gpu"
 
 ## the fast default: no slow tests; export tests skip if TensorFlow is missing
 test-fast: $(VENV)/.base

@@ -1,4 +1,5 @@
-"""Shared fixtures. ``make test`` sets BGGAN_REQUIRE_EXPORT=1 so export tests fail instead of skipping."""
+"""Shared fixtures. ``make test`` sets BGGAN_REQUIRE_EXPORT=1 and BGGAN_REQUIRE_GPU_RUNTIME=1 so export and
+GPU-runtime tests fail instead of skipping."""
 
 from __future__ import annotations
 
@@ -23,6 +24,24 @@ def tf():
         if os.environ.get("BGGAN_REQUIRE_EXPORT"):
             raise
         pytest.skip("TensorFlow is not installed (the export extra)")
+
+
+@pytest.fixture(scope="session")
+def gpu_runtime():
+    """LiteRT's GPU runtime (``make gpu-runtime``), or a skip when it is not installed (a failure under ``make test``)."""
+    from bggan.litert_gpu import GpuRuntimeMissing, find_runtime
+
+    try:
+        return find_runtime()
+    except GpuRuntimeMissing as e:
+        if os.environ.get("BGGAN_REQUIRE_GPU_RUNTIME"):
+            raise
+        pytest.skip(str(e))
+
+
+def gpu_mode() -> str:
+    """The export's ``gpu`` setting for tests: ``required`` under ``make test``, else ``auto``."""
+    return "required" if os.environ.get("BGGAN_REQUIRE_GPU_RUNTIME") else "auto"
 
 
 @pytest.fixture

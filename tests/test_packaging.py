@@ -46,6 +46,7 @@ def test_a_wheel_carries_every_config_and_its_commands_run_outside_the_source_tr
     names = set(zipfile.ZipFile(wheel).namelist())
     configs = sorted(p.relative_to(ROOT / "conf").as_posix() for p in (ROOT / "conf").rglob("*.yaml"))
     assert configs and all(f"bggan/conf/{c}" in names for c in configs)
+    assert {"bggan/litert_gpu/setup.sh", "bggan/litert_gpu/worker.py"} <= names  # the GPU runtime's installer
 
     # A fresh environment with the wheel alone (installed by its own pip: this environment's pip would
     # first uninstall the checkout's editable bggan); torch and the other dependencies come from this

@@ -150,17 +150,25 @@ def test_an_unwritable_output_file_fails_that_photo_only(tmp_path, weights, monk
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.png"]
 
 
-@pytest.mark.export
-def test_onnx_and_tflite_backends_match_torch(tmp_path, weights, capsys):
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, weights):
+    """The tiny generator exported at 64x96 (the GPU hop is tested with the export), and two photos: one at the
+    export size (one run, no tiles), one larger (tiles of the export size)."""
     from bggan.export import ExportConfig, export
 
-    export(ExportConfig(weights=weights, out=str(tmp_path / "exp"), size=(64, 96)), log=lambda line: None)
-    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")   # the export size: one run, no tiles
-    Image.fromarray(picture(90, 150)).save(tmp_path / "b.png")  # larger: tiles of the export size
+    root = tmp_path_factory.mktemp("exported")
+    export(ExportConfig(weights=weights, out=str(root / "exp"), size=(64, 96), gpu="off"), log=lambda line: None)
+    Image.fromarray(picture(64, 96)).save(root / "a.png")
+    Image.fromarray(picture(90, 150)).save(root / "b.png")
+    return root
+
+
+@pytest.mark.export
+def test_onnx_and_tflite_backends_match_torch(tmp_path, weights, exported, capsys):
     results = {}
-    for backend, model in [("torch", weights), ("onnx", tmp_path / "exp"), ("tflite", tmp_path / "exp")]:
+    for backend, model in [("torch", weights), ("onnx", exported / "exp"), ("tflite", exported / "exp")]:
         out = tmp_path / backend
-        assert render(tmp_path / "a.png", tmp_path / "b.png", "--weights", model, "--out", out,
+        assert render(exported / "a.png", exported / "b.png", "--weights", model, "--out", out,
                       "--backend", backend) == 0
         results[backend] = {n: np.asarray(Image.open(out / n)).astype(int) for n in ("a.png", "b.png")}
     printed = capsys.readouterr().out
@@ -169,3 +177,32 @@ def test_onnx_and_tflite_backends_match_torch(tmp_path, weights, capsys):
         assert np.abs(results[backend]["a.png"] - results["torch"]["a.png"]).max() <= 1  # rounding only
         assert results[backend]["b.png"].shape == (90, 150, 3)
     assert np.abs(results["onnx"]["b.png"] - results["tflite"]["b.png"]).max() <= 1  # the same tiles
+
+
+@pytest.mark.export
+def test_the_tflite_gpu_backend_renders_what_the_cpu_one_does(tmp_path, exported, gpu_runtime, capsys):
+    results = {}
+    for backend, precision in [("tflite", "fp16"), ("tflite-gpu", "fp32"), ("tflite-gpu", "fp16")]:
+        out = tmp_path / f"{backend}-{precision}"
+        assert render(exported / "a.png", exported / "b.png", "--weights", exported / "exp", "--out", out,
+                      "--backend", backend, "--gpu-precision", precision) == 0
+        results[backend, precision] = {n: np.asarray(Image.open(out / n)).astype(int) for n in ("a.png", "b.png")}
+    assert "LiteRT's GPU accelerator (fp32, " in capsys.readouterr().out
+    cpu = results["tflite", "fp16"]  # --gpu-precision means nothing to the CPU backend
+    for name in ("a.png", "b.png"):  # b.png goes through tiles of the export size on the GPU too
+        assert np.abs(results["tflite-gpu", "fp32"][name] - cpu[name]).max() <= 1
+        assert np.abs(results["tflite-gpu", "fp16"][name] - cpu[name]).max() <= 3  # fp16 arithmetic
+
+
+@pytest.mark.export
+def test_the_tflite_gpu_backend_without_a_runtime_is_one_line_exit_2(tmp_path, exported, monkeypatch):
+    monkeypatch.setenv("BGGAN_LITERT_GPU", str(tmp_path / "nowhere"))
+    run = subprocess.run([console_script("bggan-render"), str(exported / "a.png"), "--weights", str(exported / "exp"),
+                          "--out", str(tmp_path / "out"), "--backend", "tflite-gpu"], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    nowhere = tmp_path / "nowhere"
+    assert run.stderr.strip().splitlines() == [(f"bggan-render: error: no LiteRT GPU runtime at {nowhere} (make "
+                                                f"gpu-runtime, or python -m bggan.litert_gpu setup {nowhere}; "
+                                                "BGGAN_LITERT_GPU=DIR points elsewhere)")]
+    assert not (tmp_path / "out").exists()

@@ -19,7 +19,7 @@ from bggan.export.tflite_check import FORBIDDEN_OPS
 from bggan.models.tf_checkpoint import import_tf_checkpoint
 from bggan.models.weights import save_generator
 from bggan.quiet import TENSORFLOW_NOISE
-from tests.conftest import console_script
+from tests.conftest import console_script, gpu_mode
 from tests.tf_reference import glassnet_tf, random_weights, released_layers, write_checkpoint
 
 pytestmark = pytest.mark.export
@@ -47,7 +47,7 @@ def exported(tmp_path_factory, tf):
     onnx2tf_common.requests.get = no_network
     try:
         cfg = ExportConfig(weights=tiny_weights(root / "tiny.safetensors"), out=str(root / "out"), size=(256, 384),
-                           int8_dynamic_range=True, int8=True, calibration_count=2)
+                           int8_dynamic_range=True, int8=True, calibration_count=2, gpu=gpu_mode())
         result = export(cfg, log=lambda line: None)
     finally:
         onnx2tf_common.requests.get = original
@@ -81,7 +81,27 @@ def test_op_census_pool_norm_and_no_layout_copies(exported):
         assert check.ops["AVERAGE_POOL_2D"] == 8  # 2 per norm, 2 norms per block, 1 block per stage
         assert check.ops["ADD"] == 4  # only "variance + eps", on 1x1 maps: skips are SUBs
         assert not set(check.ops) & FORBIDDEN_OPS  # no TRANSPOSE, MEAN, STRIDED_SLICE, PAD, CONCATENATION
-        assert check.analyzer_ok and check.gpu_ready
+        assert check.ops_allowed
+
+
+def test_every_float_file_runs_fully_accelerated_on_the_gpu_at_both_precisions(exported):
+    _, result = exported
+    if result.gpu.status != "ran":  # gpu=auto without a runtime; make test requires it
+        pytest.skip(result.gpu.reason)
+    runs = {(r.file, r.precision): r for r in result.gpu.runs}
+    for name in ["model_float32.tflite", "model_float16.tflite"]:
+        for precision, threshold in (("fp32", 60), ("fp16", 40)):
+            run = runs[name, precision]
+            assert run.judged and run.fully_accelerated and run.passed
+            assert run.parity.min_psnr == threshold and run.parity.psnr >= threshold
+    assert runs["model_float32.tflite", "fp32"].parity.psnr > 100  # fp32 on the GPU: float rounding only
+    assert {(f, p) for f, p in runs if f.startswith("model_int8")} == {
+        (f, p) for f in ("model_int8.tflite", "model_int8_dynamic_range.tflite") for p in ("fp32", "fp16")}
+    assert not any(r.judged for r in result.gpu.runs if r.file.startswith("model_int8"))
+    text = (result.out / "report.md").read_text()
+    assert "## LiteRT's GPU accelerator" in text and result.gpu.adapter in text
+    report = json.loads((result.out / "report.json").read_text())
+    assert report["gpu"]["status"] == "ran" and all(r["passed"] for r in report["gpu"]["runs"] if r["judged"])
 
 
 def test_tflite_matches_an_independent_tensorflow_network(tf, tmp_path):
@@ -109,7 +129,7 @@ def test_report_states_parity_ops_time_and_memory(exported):
     assert {s["name"] for s in report["steps"]} >= {"onnx", "tensorflow", "tflite_float32", "tflite_float16"}
     assert all(s["seconds"] > 0 and s["peak_rss_gb"] > 0 for s in report["steps"])
     assert all(p["passed"] for p in report["parity"])
-    assert report["tflite"]["model_float32.tflite"]["gpu_ready"] is True
+    assert report["tflite"]["model_float32.tflite"]["ops_allowed"] is True
     assert report["source"]["config"]["c1"] == 4 and len(report["source"]["sha256"]) == 64
     text = (result.out / "report.md").read_text()
     assert "| model_float16.tflite | pytorch |" in text and "AVERAGE_POOL_2D" in text

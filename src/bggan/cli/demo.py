@@ -203,6 +203,11 @@ def export_render_eval(say: Steps, generator: Path, size: tuple[int, int], input
     result = export(ExportConfig(weights=str(generator), out=str(out / "export"), size=(h, w),
                                  calibration_dir=str(inputs), parity_images=2), log=lambda line: print(f"  {line}"))
     print("parity vs PyTorch: " + ", ".join(f"{p.hop} {p.psnr:.1f} dB" for p in result.parity))
+    if result.gpu.status == "ran":
+        print(f"on LiteRT's GPU accelerator ({result.gpu.adapter}): "
+              + ", ".join(f"{r.file} {r.precision} {r.parity.psnr:.1f} dB" for r in result.gpu.runs if r.parity))
+    else:
+        print(f"LiteRT's GPU accelerator: skipped ({result.gpu.reason})")
 
     say.step(f"render the held-out inputs with the TFLite model, then score those renders  ->  {out / 'rendered'}")
     render_args = [str(inputs), "--weights", str(result.out), "--backend", "tflite", "--out", str(out / "rendered")]

@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="resize sides up to a multiple of 8 (bicubic) and back, as the authors' script did, "
                         "instead of reflect padding")
     p.add_argument("--device", help="torch backend: cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--gpu-precision", choices=("fp16", "fp32"), default="fp16",
+                   help="tflite-gpu backend: the GPU's default fp16, or fp32 (default: %(default)s)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     group.add_argument("--skip-existing", action="store_true", help="render only photos without an output yet")
@@ -167,13 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     jobs = select_jobs(out, plan_jobs(args.inputs, out, args.format), args.overwrite, args.skip_existing)
     from bggan.render.backends import backend_for
 
-    backend = backend_for(args.weights, args.backend, args.device)  # before anything is created
-    print(f"model: {backend.description}")
-    if not jobs:
-        print(f"nothing to render: every output exists in {out}")
-        return 0
-    make_folders(jobs, out)
-    tiled, failures, seconds = render_all(jobs, backend, options, args.format, args.quality, args.overwrite)
+    backend = backend_for(args.weights, args.backend, args.device, args.gpu_precision)  # before anything is created
+    try:
+        print(f"model: {backend.description}")
+        if not jobs:
+            print(f"nothing to render: every output exists in {out}")
+            return 0
+        make_folders(jobs, out)
+        tiled, failures, seconds = render_all(jobs, backend, options, args.format, args.quality, args.overwrite)
+    finally:
+        getattr(backend, "close", lambda: None)()  # the GPU backend's worker process
     done = len(jobs) - len(failures)
     print(f"rendered {done} of {len(jobs)} photo(s) in {seconds:.1f} s ({seconds / len(jobs):.2f} s/photo"
           f"{f', {tiled} tiled' if tiled else ''}) -> {out}" + (f"; {len(failures)} failed" if failures else ""))

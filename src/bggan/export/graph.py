@@ -105,3 +105,33 @@ class ExportGraph(nn.Module):
         for up, skip in zip(refine_stage.decoder, feats[:0:-1], strict=True):
             y = F.relu(conv_split([skip, y], up[0]))
         return torch.tanh(conv_same(y, refine_stage.out))
+
+
+#: The largest finite float16: what a GPU's fp16 path holds before it overflows to inf.
+FP16_MAX = 65504.0
+
+
+def largest_squared_deviation(generator: GlassNet, images) -> float:
+    """The largest ``(x - mean)^2`` the normalizations form on ``images`` (NHWC float32 in [-1, 1]).
+
+    It is the largest value the export's normalization computes (its variance is a mean of these; the
+    released form's sum ``N * var`` is never formed, see :meth:`~bggan.models.blocks.InstanceNorm.pooled`):
+    past :data:`FP16_MAX` a GPU's fp16 path overflows to inf there.
+    """
+    from bggan.models.blocks import InstanceNorm
+
+    found = [0.0]
+
+    def record(module, inputs, output):
+        x = inputs[0].double()
+        found[0] = max(found[0], float(((x - x.mean(dim=(-2, -1), keepdim=True)) ** 2).max()))
+
+    hooks = [m.register_forward_hook(record) for m in generator.modules() if isinstance(m, InstanceNorm)]
+    try:
+        with torch.no_grad():
+            for image in images:
+                generator(torch.from_numpy(image).permute(2, 0, 1)[None])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return found[0]

@@ -26,8 +26,49 @@ Left in the TFLite graph, and why: CONV_2D and TRANSPOSE_CONV (the network; stri
 padding is the convolution's own), AVERAGE_POOL_2D + SUB + MUL + RSQRT + ADD (the normalization:
 mean and variance over each whole feature map, `+ eps` on the 1x1 variance), SUB for every skip
 connection and for each split convolution (`x - (-y)`: onnx2tf 1.29 mis-lays-out an Add of two
-feature maps), RELU/TANH where not fused, DEQUANTIZE for fp16/int8 weights. No TRANSPOSE,
-STRIDED_SLICE, PAD, CONCATENATION or MEAN."""
+feature maps), RELU/TANH where not fused (never into a TRANSPOSE_CONV: that is op version 4, which
+LiteRT's GPU delegate refuses, so the converter's fusion is undone), DEQUANTIZE for fp16/int8
+weights. No TRANSPOSE, STRIDED_SLICE, PAD, CONCATENATION or MEAN."""
+
+
+ANALYZER = """\
+TensorFlow's analyzer verdict (`Analyzer.analyze(..., gpu_compatibility=True)`) is in `report.json` but
+decides nothing: since TensorFlow 2.18 it performs no per-op GPU check (tensorflow PR #74830) and calls
+FlexCosh or int64 ARG_MAX compatible. The op list above and the run on LiteRT's GPU accelerator decide."""
+
+
+def gpu_section(result: ExportResult) -> list[str]:
+    """The GPU hop: adapter, then one row per file and precision."""
+    gpu = result.gpu
+    lines = ["## LiteRT's GPU accelerator", ""]
+    if gpu.status != "ran":
+        return [*lines, f"Skipped: {gpu.reason}. Nothing here proves the files run on a GPU."]
+    kind = ("a software GPU (Mesa's lavapipe, Vulkan on the CPU): its timings say nothing about a phone's GPU"
+            if gpu.software else "a hardware GPU")
+    lines += [(f"Compiled with the GPU as the only accelerator (no CPU fallback), ai-edge-litert {gpu.litert}, on "
+               f"`{gpu.adapter or 'an unnamed adapter'}`: {kind}. fp32 is `GpuOptions(enforce_f32=True)`, fp16 the "
+               f"GPU's default precision. PSNR against PyTorch on [-1, 1]; int8 files are reported, not judged."), "",
+              ("| file | precision | fully accelerated | max abs error | PSNR (dB) | threshold | compile (s) | "
+               "first run (s) | |"), "|---|---|---|---|---|---|---|---|---|"]
+    for run in gpu.runs:
+        p = run.parity
+        rule = f">= {p.min_psnr:g}" if p and p.min_psnr is not None else "reported"
+        numbers = f"{p.max_abs:.3g} | {p.psnr:.1f}" if p else f"{run.error} | -"
+        lines.append(f"| {run.file} | {run.precision} | {'yes' if run.fully_accelerated else 'NO'} | {numbers} | "
+                     f"{rule} | {run.compile_s:.1f} | {run.first_run_s:.1f} | {'ok' if run.passed else 'FAILED'} |")
+    return lines
+
+
+def fp16_headroom(result: ExportResult) -> str:
+    """How close the normalizations' largest value came to fp16's overflow."""
+    from bggan.export.graph import FP16_MAX
+
+    verdict = ("within it" if result.squared_deviation_max <= FP16_MAX else
+               "PAST it: on a GPU's fp16 path those blocks overflow to inf; run at fp32 (`enforce_f32`)")
+    return (f"fp16 headroom: the largest value a normalization forms is a squared deviation from its map's mean, "
+            f"{result.squared_deviation_max:.4g} on the parity images; fp16's largest is {FP16_MAX:g}: {verdict}. "
+            "(The released form's sum of squared deviations N var, which grows with H x W, is never formed: the export "
+            "computes sqrt(N var + eps) as sqrt(N / M) sqrt(M var + M eps / N), M = min(N, 256).)")
 
 
 def _versions() -> dict[str, str]:
@@ -63,13 +104,14 @@ def markdown(result: ExportResult, cfg: ExportConfig, versions: dict[str, str]) 
         rule = "reported" if p.min_psnr is None else f">= {p.min_psnr:g}"
         lines.append(f"| {p.hop} | {p.against} | {p.max_abs:.3g} | {p.psnr:.1f} | {rule} | "
                      f"{'ok' if p.passed else 'FAILED'} |")
-    lines += ["", "## TFLite ops and the GPU delegate", "",
-              "| file | GPU ready | TF analyzer | ops |", "|---|---|---|---|"]
+    lines += ["", "## TFLite ops", "",
+              "| file | on the GPU delegate's op list | ops |", "|---|---|---|"]
     for name, t in result.tflite.items():
         ops = ", ".join(f"{op} {n}" for op, n in t.ops.items())
-        lines.append(f"| {name} | {'yes' if t.gpu_ready else 'NO'} | "
-                     f"{'compatible' if t.analyzer_ok else 'incompatible'} | {ops} |")
-    lines += ["", REMAINING, "", f"ONNX ops: {', '.join(f'{k} {v}' for k, v in result.onnx_ops.items())}.", "",
+        lines.append(f"| {name} | {'yes' if t.ops_allowed else 'NO'} | {ops} |")
+    onnx_ops = ", ".join(f"{k} {v}" for k, v in result.onnx_ops.items())
+    lines += ["", REMAINING, "", ANALYZER, "", *gpu_section(result), "", fp16_headroom(result), "",
+              f"ONNX ops: {onnx_ops}.", "",
               "## Time and memory", "", "| step | seconds | peak RSS (GiB) |", "|---|---|---|"]
     lines += [f"| {s.name} | {s.seconds:.1f} | {s.peak_rss_gb:.2f} |" for s in result.steps]
     lines += [f"| **total** | {result.seconds:.1f} | {result.peak_rss_gb:.2f} (process peak) |", "",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME
+from bggan.export.tflite_rewrite import unfuse_transpose_conv_activations
 from bggan.quiet import TENSORFLOW_NOISE, filtered_stderr, import_tensorflow
 
 #: What onnx2tf loads from the working directory when a model's input is a small batch of 3-channel
@@ -118,4 +119,5 @@ def write_tflite(saved_model: Path, path: Path, kind: str, representative: Itera
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     with filtered_stderr(TENSORFLOW_NOISE):
         flatbuffer = converter.convert()
+    flatbuffer, _ = unfuse_transpose_conv_activations(flatbuffer)  # TRANSPOSE_CONV v4 is refused by the GPU delegate
     path.write_bytes(flatbuffer)

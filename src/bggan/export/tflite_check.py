@@ -1,4 +1,10 @@
-"""What a TFLite file holds: its op census and TensorFlow's GPU-delegate compatibility verdict."""
+"""What a TFLite file holds: its op census against the GPU delegate's op list, and TensorFlow's analyzer verdict.
+
+The analyzer's verdict is recorded, never used: since TensorFlow 2.18 ``Analyzer.analyze(...,
+gpu_compatibility=True)`` performs no per-op GPU check (removed upstream in tensorflow PR #74830; issue
+#77042 asks for it back) and calls FlexCosh, UNIQUE, int64 ARG_MAX and TOPK_V2 compatible. What decides is
+the op list below and the run on LiteRT's GPU accelerator (:mod:`bggan.export.gpu_hop`).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +27,9 @@ _OP_LINE = re.compile(r"^\s+Op#\d+ ([A-Z0-9_]+)\(")
 
 @dataclass
 class TfliteCheck:
-    """``ops``: ``{op: count}``; ``analyzer_ok``: TensorFlow's GPU check passed; ``analyzer_notes``: its other lines
-    about the GPU; ``outside_gpu_list``: ops not in :data:`GPU_OPS`; ``forbidden``: ops in :data:`FORBIDDEN_OPS`."""
+    """``ops``: ``{op: count}``; ``analyzer_ok``: TensorFlow's analyzer said "compatible" (recorded only: it checks
+    nothing since TF 2.18); ``analyzer_notes``: its other lines about the GPU; ``outside_gpu_list``: ops not in
+    :data:`GPU_OPS`; ``forbidden``: ops in :data:`FORBIDDEN_OPS`."""
 
     ops: dict[str, int]
     analyzer_ok: bool
@@ -31,8 +38,9 @@ class TfliteCheck:
     forbidden: list[str] = field(default_factory=list)
 
     @property
-    def gpu_ready(self) -> bool:
-        return self.analyzer_ok and not self.outside_gpu_list and not self.forbidden
+    def ops_allowed(self) -> bool:
+        """Every op on the GPU delegate's list and none forbidden (the analyzer's verdict plays no part)."""
+        return not self.outside_gpu_list and not self.forbidden
 
 
 def analyze(path: Path) -> str:

@@ -62,6 +62,13 @@ class Conv2dSame(nn.Conv2d):
         return F.conv2d(x, self.weight, self.bias, self.stride)
 
 
+def released_norm_part(area: int, eps: float = 1e-5, smallest: float = 1e-7) -> int:
+    """``M`` of the pool form's ``N v + eps == (N / M) (M v + M eps / N)``: ``min(N, 256)``, raised where ``M eps / N``
+    would fall under ``smallest``: the ONNX exporter's optimizer drops an Add of a constant under about 1e-8 as
+    an Add of 0, and the eps must stay (a constant map has ``v == 0``)."""
+    return max(min(area, 256), math.ceil(area * smallest / eps))
+
+
 class InstanceNorm(nn.Module):
     """Per-sample, per-channel normalization over H x W, without affine parameters.
 
@@ -113,7 +120,11 @@ class InstanceNorm(nn.Module):
         centred = mean - x if negate else x - mean
         var = F.avg_pool2d(centred * centred, window)
         if self.kind == "official":
-            var = var * float(window[0] * window[1])
+            area = window[0] * window[1]
+            part = released_norm_part(area, self.eps)
+            # N v + eps == (N / M) (M v + M eps / N): the sum N v, which passes fp16's 65504 (a GPU's fp16 path
+            # then gives inf) once v > 65504 / N (v > 2.7 at 1024x1536), is never formed; M v is, up to v = 65504 / M
+            return (centred * math.sqrt(part / area)) * torch.rsqrt(var * float(part) + self.eps * part / area)
         return centred * torch.rsqrt(var + self.eps)
 
 

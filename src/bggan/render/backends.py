@@ -1,4 +1,4 @@
-"""The models a photo can be rendered with: PyTorch weights, or an exported ONNX or TFLite file.
+"""The models a photo can be rendered with: PyTorch weights, or an exported ONNX or TFLite file (CPU or GPU).
 
 Every backend maps one image ``(H, W, 3)`` float32 in [-1, 1] (NHWC without the batch) to the bokeh image of the
 same shape and range. ``fixed_size`` is the only size an exported model takes (None: any size, the model pads to a
@@ -16,9 +16,9 @@ import torch
 
 from bggan.errors import BgganError
 
-BACKENDS = ("torch", "onnx", "tflite")
+BACKENDS = ("torch", "onnx", "tflite", "tflite-gpu")
 #: In an export folder (bggan-export), the file each backend reads.
-EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite"}
+EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite", "tflite-gpu": "model_float32.tflite"}
 
 
 class TorchBackend:
@@ -92,13 +92,47 @@ class TfliteBackend:
         return self.interpreter.get_tensor(self.output["index"])[0].copy()
 
 
+class TfliteGpuBackend:
+    """An exported ``.tflite`` model on LiteRT's GPU accelerator alone (:mod:`bggan.litert_gpu`: Vulkan).
+
+    The runtime comes from ``make gpu-runtime`` (``python -m bggan.litert_gpu setup``); ``BGGAN_VULKAN=system``
+    uses the machine's own GPU driver, else Mesa's software one (correct, and slow: a CPU). ``precision``:
+    ``fp16``, the GPU's default (what a phone runs), or ``fp32`` (``enforce_f32``).
+
+    Raises:
+        BgganError: no runtime, no Vulkan device, or a model the GPU cannot run fully; one line each.
+    """
+
+    name = "tflite-gpu"
+
+    def __init__(self, path: Path, precision: str = "fp16") -> None:
+        from bggan.litert_gpu import GpuModel
+
+        self.model = GpuModel(path, precision)
+        if not self.model.fully_accelerated:
+            self.model.close()
+            raise BgganError(f"{path}: not fully accelerated on the GPU ({self.model.adapter})")
+        (shape,) = [spec["shape"] for spec in self.model.inputs.values()]
+        self.fixed_size = _fixed(shape[1:3], path)
+        self.description = (f"TFLite on LiteRT's GPU accelerator ({precision}, {self.model.adapter or 'unnamed adapter'}"
+                            f"), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        (y,) = self.model.run(image[None].astype(np.float32)).values()
+        return y[0]
+
+    def close(self) -> None:
+        self.model.close()
+
+
 def _fixed(hw, path: Path) -> tuple[int, int]:
     if len(hw) != 2 or not all(isinstance(v, int | np.integer) and v > 0 for v in hw):
         raise BgganError(f"{path}: the model's input has no fixed height and width ({list(hw)})")
     return int(hw[0]), int(hw[1])
 
 
-def backend_for(weights: str | os.PathLike, backend: str = "auto", device: str | None = None):
+def backend_for(weights: str | os.PathLike, backend: str = "auto", device: str | None = None,
+                gpu_precision: str = "fp16"):
     """The backend for ``weights``: a ``.ckpt``/``.safetensors`` (torch), a ``.onnx`` or ``.tflite`` file, or a
     bggan-export folder (``auto`` picks its TFLite model, the one phones run).
 
@@ -116,11 +150,13 @@ def backend_for(weights: str | os.PathLike, backend: str = "auto", device: str |
         path = path / EXPORT_FILES[backend]
         if not path.is_file():
             raise BgganError(f"{path}: no such file (is {path.parent} a bggan-export folder?)")
-    suffix = {"onnx": ".onnx", "tflite": ".tflite"}.get(backend)
+    suffix = {"onnx": ".onnx", "tflite": ".tflite", "tflite-gpu": ".tflite"}.get(backend)
     if suffix and path.suffix.lower() != suffix:
         raise BgganError(f"--backend {backend} takes a {suffix} file or an export folder, got {path}")
     if backend == "torch":
         return TorchBackend(path, device)
+    if backend == "tflite-gpu":
+        return TfliteGpuBackend(path, gpu_precision)
     module = {"onnx": "onnxruntime", "tflite": "ai_edge_litert"}[backend]
     if importlib.util.find_spec(module) is None:
         raise BgganError(f"--backend {backend} needs {module}, from the export extra: pip install -e '.[export]'")
