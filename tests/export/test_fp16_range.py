@@ -100,3 +100,19 @@ def largest_sum(weights) -> float:
     for hook in hooks:
         hook.remove()
     return max(found)
+
+
+def test_the_peak_is_recorded_on_the_forward_that_runs_and_can_pass_fp16():
+    from torch import nn
+
+    from bggan.export.graph import FP16_MAX, SquaredDeviationPeak
+
+    model = nn.Sequential(InstanceNorm("official"))
+    x = torch.zeros(1, 1, 4, 8)
+    x[0, 0, 0, 0] = 300.0
+    with SquaredDeviationPeak(model) as peak:
+        assert peak.value == 0.0
+        model(x)
+    assert peak.value == pytest.approx((300 - 300 / 32) ** 2) and peak.value > FP16_MAX
+    model(x * 1000)  # after the block: no longer recorded
+    assert peak.value == pytest.approx((300 - 300 / 32) ** 2)

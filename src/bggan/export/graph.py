@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bggan.errors import BgganError
-from bggan.models.blocks import ResidualBlock, same_padding
+from bggan.models.blocks import InstanceNorm, ResidualBlock, same_padding
 from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet
 
 
@@ -111,27 +111,28 @@ class ExportGraph(nn.Module):
 FP16_MAX = 65504.0
 
 
-def largest_squared_deviation(generator: GlassNet, images) -> float:
-    """The largest ``(x - mean)^2`` the normalizations form on ``images`` (NHWC float32 in [-1, 1]).
+class SquaredDeviationPeak:
+    """While entered, records the largest ``(x - mean)^2`` the generator's normalizations form, over every forward
+    pass (read ``value`` after): measured on the reference run itself, not by a second one.
 
     It is the largest value the export's normalization computes (its variance is a mean of these; the
     released form's sum ``N * var`` is never formed, see :meth:`~bggan.models.blocks.InstanceNorm.pooled`):
     past :data:`FP16_MAX` a GPU's fp16 path overflows to inf there.
     """
-    from bggan.models.blocks import InstanceNorm
 
-    found = [0.0]
+    def __init__(self, generator: GlassNet) -> None:
+        self.generator, self.value, self._hooks = generator, 0.0, []
 
-    def record(module, inputs, output):
+    def _record(self, module, inputs, output) -> None:
         x = inputs[0].double()
-        found[0] = max(found[0], float(((x - x.mean(dim=(-2, -1), keepdim=True)) ** 2).max()))
+        self.value = max(self.value, float(((x - x.mean(dim=(-2, -1), keepdim=True)) ** 2).max()))
 
-    hooks = [m.register_forward_hook(record) for m in generator.modules() if isinstance(m, InstanceNorm)]
-    try:
-        with torch.no_grad():
-            for image in images:
-                generator(torch.from_numpy(image).permute(2, 0, 1)[None])
-    finally:
-        for hook in hooks:
+    def __enter__(self) -> SquaredDeviationPeak:  # noqa: PYI034
+        self._hooks = [m.register_forward_hook(self._record) for m in self.generator.modules()
+                       if isinstance(m, InstanceNorm)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
             hook.remove()
-    return found[0]
+        self._hooks = []

@@ -32,7 +32,7 @@ def _say(channel, message: dict) -> None:
     channel.flush()
 
 
-def _first_line(error: BaseException) -> str:
+def _last_line(error: BaseException) -> str:
     lines = [line.strip(" └│") for line in str(error).strip().splitlines() if line.strip(" └│")]
     return (lines[-1] if lines else type(error).__name__)[:400]
 
@@ -56,7 +56,7 @@ def main() -> int:
     try:
         model = CompiledModel.from_file(args.model, options=options)
     except Exception as e:  # noqa: BLE001 (the runtime's own error: unsupported ops, no adapter, a bad file)
-        _say(protocol, {"ok": False, "error": _first_line(e)})
+        _say(protocol, {"ok": False, "error": _last_line(e)})
         return 0
     compile_s = time.perf_counter() - start
     signature = next(iter(model.get_signature_list()))
@@ -92,7 +92,7 @@ def main() -> int:
             np.savez(request["out"], **outputs)
             _say(protocol, {"ok": True, "seconds": seconds})
         except Exception as e:  # noqa: BLE001 (reported to the caller, who decides)
-            _say(protocol, {"ok": False, "error": _first_line(e)})
+            _say(protocol, {"ok": False, "error": _last_line(e)})
     return 0
 
 
