@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
 from bggan.errors import BgganError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one :class:`BgganError` line (exit code 2), like every other bad input
+    (argparse's own prints the whole usage block first)."""
+
+    def error(self, message: str):
+        raise BgganError(f"{message} (see --help)")
 
 
 def run_command(prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -11,7 +11,6 @@ Steps 4-5 need the export extra (``make demo`` installs it); without it they are
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -19,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from bggan.cli.common import run_command
+from bggan.cli.common import Parser, run_command
 from bggan.errors import BgganError, RunFailed, TrainingFailed
 
 PROG = "bggan-demo"
@@ -57,7 +56,7 @@ def quiet_known_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--out", default="outputs/demo", help="folder for both runs and the scores (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
     p.add_argument("--vgg-weights", help="local VGG19 weights (vgg19-dcbb9e9d.pth) to turn the perceptual term on")

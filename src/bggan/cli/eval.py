@@ -24,19 +24,12 @@ import os
 import sys
 from pathlib import Path
 
-from bggan.cli.common import run_command
+from bggan.cli.common import Parser, run_command
 from bggan.devices import pick_device
 from bggan.errors import BgganError
 
 PROG = "bggan-eval"
 CSV_NAME, MD_NAME, GRID_NAME = "metrics.csv", "metrics.md", "grid.png"
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one :class:`BgganError` line (exit code 2), like every other bad input."""
-
-    def error(self, message: str):
-        raise BgganError(f"{message} (see --help)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

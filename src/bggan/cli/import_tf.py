@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bggan.cli.common import run_command
+from bggan.cli.common import Parser, run_command
 from bggan.files import check_output
 from bggan.models.tf_checkpoint import import_tf_checkpoint
 from bggan.models.weights import save_generator
@@ -14,7 +14,7 @@ PROG = "bggan-import-tf"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=PROG, description=(
+    p = Parser(prog=PROG, description=(
         "Read a BGGAN TensorFlow checkpoint (tf.train.Checkpoint(generator=...), Keras 2 or 3 names) "
         "and write its generator as safetensors, with the model config in the file's metadata."))
     p.add_argument("checkpoint", help="checkpoint folder (latest checkpoint used) or prefix like DIR/ckpt-12")

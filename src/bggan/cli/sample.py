@@ -6,14 +6,13 @@ The interim main job: it proves the model builds, loads weights and renders. Wit
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import numpy as np
 import torch
 
-from bggan.cli.common import parse_size, run_command
+from bggan.cli.common import Parser, parse_size, run_command
 from bggan.errors import BgganError
 from bggan.files import check_output
 from bggan.images import read_rgb, to_tensor, to_uint8, write_rgb
@@ -42,7 +41,7 @@ def sample_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--weights", help="generator .safetensors (e.g. from bggan-import-tf); random if omitted")
     p.add_argument("--image", help="input picture; a built-in test scene if omitted")
     p.add_argument("--size", default="384x512", help="HxW of the built-in scene (default: %(default)s)")

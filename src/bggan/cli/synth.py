@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bggan.cli.common import parse_size, run_command
+from bggan.cli.common import Parser, parse_size, run_command
 from bggan.data.defocus import Lens
 from bggan.errors import BgganError
 from bggan.files import check_output
@@ -120,9 +120,8 @@ def folder_main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1],
+               formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n".join(__doc__.splitlines()[2:]))
     p.add_argument("--out", required=True, help="a folder for pairs, or the output image with --image")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     pairs = p.add_argument_group("synthetic pairs (EBB! layout: DIR/original, DIR/bokeh)")
