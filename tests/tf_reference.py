@@ -79,6 +79,13 @@ def write_checkpoint(tf, folder: str, weights, scheme: str = "keras2", prefix: s
 
 def glassnet_tf(tf, x: np.ndarray, weights, n_res: int) -> tuple[np.ndarray, np.ndarray]:
     """Forward pass: ``x`` NHWC in [-1, 1] -> ``(final, rough)`` NHWC, from creation-order weights."""
+    final, rough = glassnet_tf_ops(tf, tf.constant(x), weights, n_res)
+    return final.numpy(), rough.numpy()
+
+
+def glassnet_tf_ops(tf, x, weights, n_res: int):
+    """:func:`glassnet_tf` on tensors, TensorFlow ops only (so ``tf.function`` can trace it): ``x`` NHWC
+    float32 tensor -> ``(final, rough)`` tensors. ``weights`` may be arrays or tensors."""
     layers = iter(weights)
 
     def conv(t, stride=1, relu=True):
@@ -104,7 +111,6 @@ def glassnet_tf(tf, x: np.ndarray, weights, n_res: int) -> tuple[np.ndarray, np.
             t = tf.nn.relu(t + y)
         return t
 
-    x = tf.constant(x)
     e4 = conv(conv(conv(conv(x), 2), 2), 2)
     y = tconv(tconv(tconv(tf.concat([res_blocks(e4), e4], 3))))
     rough = tf.tanh(conv(y, relu=False))
@@ -119,4 +125,4 @@ def glassnet_tf(tf, x: np.ndarray, weights, n_res: int) -> tuple[np.ndarray, np.
     y = tconv(tf.concat([f2, y], 3))
     final = tf.tanh(conv(y, relu=False))
     assert next(layers, None) is None, "unused weights"
-    return final.numpy(), rough.numpy()
+    return final, rough

@@ -12,6 +12,8 @@ from PIL import Image
 from bggan.cli.common import run_command
 from bggan.cli.render import main
 from bggan.models import GlassNet, save_generator
+from bggan.render import backends
+from bggan.render.backends import cpu_has_bf16
 from tests.conftest import console_script
 
 RNG = np.random.default_rng(0)
@@ -107,6 +109,8 @@ BAD = {
     "bad tile": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "out", "--tile", "big"], "--tile"),
     "onnx backend with a torch file": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "out",
                                                      "--backend", "onnx"], ".onnx"),
+    "unknown precision": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "out", "--precision", "fp8"],
+                          "--precision"),
 }
 
 
@@ -205,4 +209,35 @@ def test_the_tflite_gpu_backend_without_a_runtime_is_one_line_exit_2(tmp_path, e
     assert run.stderr.strip().splitlines() == [(f"bggan-render: error: no LiteRT GPU runtime at {nowhere} (make "
                                                 f"gpu-runtime, or python -m bggan.litert_gpu setup {nowhere}; "
                                                 "BGGAN_LITERT_GPU=DIR points elsewhere)")]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 instructions")
+def test_bf16_precision_renders_close_to_fp32(tmp_path, weights, capsys):
+    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
+    results = {}
+    for precision in ("fp32", "bf16"):
+        assert render(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / precision, "--device", "cpu",
+                      "--precision", precision) == 0
+        assert f"({precision}, channels_last)" in capsys.readouterr().out
+        results[precision] = np.asarray(Image.open(tmp_path / precision / "a.png")).astype(int)
+    difference = np.abs(results["bf16"] - results["fp32"])
+    assert difference.max() > 0  # the control: bf16 really ran
+    assert difference.mean() < 1.5  # a few levels of 255 at most
+
+
+@pytest.mark.parametrize(("precision", "has_bf16", "files", "message"), [
+    ("bf16", False, [], "needs a CPU with bfloat16"),
+    ("bf16", True, ["m.onnx"], "is for the torch backend"),
+])
+def test_precision_refusals_are_one_line(tmp_path, weights, monkeypatch, capsys, precision, has_bf16, files, message):
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: has_bf16)
+    Image.fromarray(picture()).save(tmp_path / "a.png")
+    for name in files:
+        (tmp_path / name).write_bytes(b"not loaded: refused before")
+    model = tmp_path / files[0] if files else weights
+    assert render(tmp_path / "a.png", "--weights", model, "--out", tmp_path / "out", "--device", "cpu",
+                  "--precision", precision) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bggan-render: error:") and "\n" not in err and message in err
     assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bggan.models import blocks
 from bggan.models.blocks import Conv2dSame, InstanceNorm, ResidualBlock, same_padding
 
 
@@ -105,3 +106,37 @@ def test_reduce_form_keeps_float64(kind):
     mean, n = x.mean((2, 3), keepdim=True), 60 if kind == "official" else 1
     expected = (x - mean) / torch.sqrt(n * x.var((2, 3), unbiased=False, keepdim=True) + 1e-5)
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["official", "instance"])
+@pytest.mark.parametrize("shape", [(1, 192, 12, 16), (2, 8, 7, 5)])
+def test_inference_on_channels_last_maps_works_on_their_memory_with_the_same_numbers(kind, shape):
+    torch.manual_seed(0)
+    x = (torch.randn(shape) * 3 + 1).contiguous(memory_format=torch.channels_last)
+    kept = x.clone()
+    norm = InstanceNorm(kind)
+    reference = norm(x.contiguous())  # NCHW: F.instance_norm
+    with torch.inference_mode():
+        assert blocks._rows_form_applies(x)
+        assert not blocks._rows_form_applies(x.contiguous())  # NCHW keeps F.instance_norm
+        out = norm(x)
+        other = blocks._normalize_rows(x, 1 if kind == "official" else shape[2] * shape[3], 1e-5)
+    assert not blocks._rows_form_applies(x)  # autograd (training) keeps F.instance_norm and its backward
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x, kept)  # written over its own centred copy, never over the input
+    scale = reference.abs().max()
+    assert (out - reference).abs().max() <= 1e-6 * scale
+    assert (other - reference).abs().max() > 0.1 * scale  # the control: the other kind's scale is far off
+
+
+@pytest.mark.parametrize("kind", ["official", "instance"])
+def test_channels_last_inference_in_bfloat16_takes_float32_statistics(kind):
+    torch.manual_seed(0)
+    x = (torch.randn(1, 16, 12, 20) * 3 + 1).bfloat16().contiguous(memory_format=torch.channels_last)
+    norm = InstanceNorm(kind)
+    with torch.inference_mode():
+        assert blocks._rows_form_applies(x)
+        out = norm(x)
+    assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
+    expected = norm(x.float().contiguous())  # float32 statistics of the same rounded input
+    torch.testing.assert_close(out.float(), expected, rtol=1e-2, atol=1e-2 * expected.abs().max().item())

@@ -93,3 +93,23 @@ def test_resize_like_released_reproduces_the_authors_script(tf, tiny_glassnet):
     expected = np.clip(np.rint(y), 0, 255)  # the script truncated with tf.cast; the port rounds (documented)
     out = render_photo(photo, run, RenderOptions(resize_like_released=True))
     assert np.abs(out.rgb.astype(int) - expected).max() <= 1
+
+
+def test_only_a_photo_rendered_whole_runs_with_freed_memory_kept(monkeypatch):
+    import contextlib
+
+    from bggan.render import renderer
+
+    entered = []
+
+    @contextlib.contextmanager
+    def recorder():
+        entered.append(True)
+        yield True
+
+    monkeypatch.setattr(renderer, "freed_memory_kept", recorder)
+    photo = Photo(RNG.integers(0, 256, (40, 64, 3), dtype=np.uint8))
+    render_photo(photo, identity, RenderOptions(tile=None))
+    assert entered == [True]
+    render_photo(photo, identity, RenderOptions(tile=(16, 24), overlap=4))  # tiled: the accumulators stay mapped
+    assert entered == [True]

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from bggan.allocator import freed_memory_kept
 from bggan.errors import BgganError
 from bggan.evaluate.bands import mean_bands
 from bggan.evaluate.grids import band_picture, error_map
@@ -37,14 +38,15 @@ class ImageScore:
 def timed_forward(model: GlassNet, x: torch.Tensor) -> tuple[torch.Tensor, float]:
     """``model``'s final output for ``x`` ``(1, 3, H, W)`` in [-1, 1] (channels-last), and the seconds it took.
 
-    Synchronises CUDA around the call, so the time is the forward pass alone.
+    Synchronises CUDA around the call, so the time is the forward pass alone; on the CPU glibc keeps the memory
+    the forward frees (:func:`bggan.allocator.freed_memory_kept`), as ``bggan-render`` does.
     """
     x = x.contiguous(memory_format=torch.channels_last)
     cuda = x.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize(x.device)
     start = time.perf_counter()
-    with torch.inference_mode():
+    with freed_memory_kept(), torch.inference_mode():
         out = model(x)[0]
     if cuda:
         torch.cuda.synchronize(x.device)

@@ -103,6 +103,8 @@ class InstanceNorm(nn.Module):
         if self.form == "reduce":
             if area == 1:  # x - mean is 0; F.instance_norm refuses a 1x1 map (x - x keeps autograd's graph)
                 return x - x
+            if _rows_form_applies(x):
+                return _normalize_rows(x, scale, self.eps)
             # (x - m) / sqrt(N v + eps) == instance_norm(x, eps / N) / sqrt(N): one fused kernel. Statistics
             # over a whole feature map are taken in float32 even under bf16/fp16 autocast.
             wide = x.to(torch.promote_types(x.dtype, torch.float32))
@@ -126,6 +128,28 @@ class InstanceNorm(nn.Module):
             # then gives inf) once v > 65504 / N (v > 2.7 at 1024x1536), is never formed; M v is, up to v = 65504 / M
             return (centred * math.sqrt(part / area)) * torch.rsqrt(var * float(part) + self.eps * part / area)
         return centred * torch.rsqrt(var + self.eps)
+
+
+def _rows_form_applies(x: torch.Tensor) -> bool:
+    """Inference (no autograd) on a channels-last float32 or bfloat16 map on the CPU: :func:`_normalize_rows`
+    instead of ``F.instance_norm``, which copies such a map to NCHW and back (3.5x slower at 192x128x192 here)."""
+    return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+            and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+
+
+def _normalize_rows(x: torch.Tensor, scale: int, eps: float) -> torch.Tensor:
+    """``(x - mean) / sqrt(scale * var + eps)`` of a channels-last ``(B, C, H, W)`` map, same layout and dtype out.
+
+    The memory of a channels-last map is ``(B, H*W, C)``: the statistics are column reductions of that view
+    in float32 (two passes, exact: the mean, then the squared deviations from it), and the result is written
+    over the centred copy. Within float32 rounding of ``F.instance_norm``.
+    """
+    b, c, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(b, h * w, c).float()  # a view of float32 memory, else a float32 copy
+    centred = rows - rows.mean(1, keepdim=True)
+    ssd = (centred * centred).sum(1, keepdim=True)  # sum of squared deviations, N * var
+    y = centred.mul_(torch.rsqrt(ssd * (scale / (h * w)) + eps)).view(b, h, w, c).permute(0, 3, 1, 2)
+    return y.to(x.dtype)
 
 
 class ConvReLU(nn.Sequential):

@@ -21,28 +21,48 @@ BACKENDS = ("torch", "onnx", "tflite", "tflite-gpu")
 EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite", "tflite-gpu": "model_float32.tflite"}
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions oneDNN uses (AVX512-BF16, AMX); without them bf16 is emulated."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class TorchBackend:
-    """A generator from a ``.ckpt`` or ``.safetensors`` file on the best device, in its fastest exact settings.
+    """A generator from a ``.ckpt`` or ``.safetensors`` file on the best device, in its fastest settings.
 
     The device is :func:`bggan.devices.pick_device`'s (CUDA when there is one, with cuDNN autotuning and TF32,
-    else the CPU); channels-last memory layout either way (the same numbers, 1.4x faster on CPU here);
-    inference mode.
+    else the CPU); channels-last memory layout either way; inference mode. On the CPU the normalizations
+    work on the channels-last memory directly (:mod:`bggan.models.blocks`), and a photo rendered whole runs
+    with glibc keeping the memory the forward frees (:func:`bggan.render.renderer.render_photo`):
+    ``bench/cpu_paths.py`` measures each step.
+
+    ``precision``: ``fp32`` (exact: the same numbers as any PyTorch forward, to float32 rounding) or ``bf16``
+    (convolutions in bfloat16 under autocast, statistics in float32; on a CPU with AMX 3-4x faster, 53-67 dB
+    from fp32 as measured in the README; refused on a CPU without bfloat16 instructions, where it is emulated).
     """
 
     fixed_size: tuple[int, int] | None = None
     name = "torch"
 
-    def __init__(self, weights: str | os.PathLike, device: str | None = None) -> None:
+    def __init__(self, weights: str | os.PathLike, device: str | None = None, precision: str = "fp32") -> None:
         from bggan.devices import pick_device
         from bggan.models.weights import load_generator
 
+        if precision not in PRECISIONS:
+            raise BgganError(f"--precision {precision}: one of {', '.join(PRECISIONS)}")
         self.device = pick_device(device)
+        if precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16():
+            raise BgganError("--precision bf16 needs a CPU with bfloat16 instructions (AVX512-BF16 or AMX); "
+                             "this one has none, use fp32")
+        self.precision = precision
         self.model = load_generator(weights, map_location=self.device).to(memory_format=torch.channels_last)
-        self.description = f"PyTorch on {self.device} (channels_last), {Path(weights).name}"
+        self.description = f"PyTorch on {self.device} ({precision}, channels_last), {Path(weights).name}"
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None]  # channels_last view
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, self.precision == "bf16"):
             final, _ = self.model(x)
         return final[0].permute(1, 2, 0).float().cpu().numpy()
 
@@ -132,7 +152,7 @@ def _fixed(hw, path: Path) -> tuple[int, int]:
 
 
 def backend_for(weights: str | os.PathLike, backend: str = "auto", device: str | None = None,
-                gpu_precision: str = "fp16"):
+                gpu_precision: str = "fp16", precision: str = "fp32"):
     """The backend for ``weights``: a ``.ckpt``/``.safetensors`` (torch), a ``.onnx`` or ``.tflite`` file, or a
     bggan-export folder (``auto`` picks its TFLite model, the one phones run).
 
@@ -153,8 +173,11 @@ def backend_for(weights: str | os.PathLike, backend: str = "auto", device: str |
     suffix = {"onnx": ".onnx", "tflite": ".tflite", "tflite-gpu": ".tflite"}.get(backend)
     if suffix and path.suffix.lower() != suffix:
         raise BgganError(f"--backend {backend} takes a {suffix} file or an export folder, got {path}")
+    if precision != "fp32" and backend != "torch":
+        raise BgganError(f"--precision {precision} is for the torch backend; an exported model has its own "
+                         "(pick its file: model_float16.tflite, model_int8.tflite)")
     if backend == "torch":
-        return TorchBackend(path, device)
+        return TorchBackend(path, device, precision)
     if backend == "tflite-gpu":
         return TfliteGpuBackend(path, gpu_precision)
     module = {"onnx": "onnxruntime", "tflite": "ai_edge_litert"}[backend]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bggan.allocator import freed_memory_kept
 from bggan.render.photo import Photo
 from bggan.render.resize import released_resize, released_size
 from bggan.render.tiles import blend, plan
@@ -76,7 +77,10 @@ def render_photo(photo: Photo, backend: Callable[[np.ndarray], np.ndarray], opti
         image = released_resize(image, model_size((h, w), options))
     tiling = tiling_for(image.shape[:2], options, fixed_size)
     if tiling is None:
-        out = backend(image)
+        # glibc keeps what the forward frees (5-15% faster on the CPU); not for tiles, whose accumulators then
+        # fragment the heap (a 24 MP photo peaked at 2.04 GiB instead of 1.79)
+        with freed_memory_kept():
+            out = backend(image)
     else:
         padded = _reflect_to(image, tiling.size)
         out = blend(padded, tiling, backend, on_tile)[:image.shape[0], :image.shape[1]]
