@@ -39,7 +39,7 @@ class TorchBackend:
     ``bench/cpu_paths.py`` measures each step.
 
     ``precision``: ``fp32`` (exact: the same numbers as any PyTorch forward, to float32 rounding) or ``bf16``
-    (convolutions in bfloat16 under autocast, statistics in float32; on a CPU with AMX 3-4x faster, 53-67 dB
+    (convolutions in bfloat16 under autocast, statistics in float32; on a CPU with AMX 2-4x faster, 53-67 dB
     from fp32 as measured in the README; refused on a CPU without bfloat16 instructions, where it is emulated).
     """
 
