@@ -238,3 +238,13 @@ def test_module_entry_point_exits_2_with_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "missing: no such folder" in proc.stderr
+
+
+def test_a_generator_with_the_aperture_as_input_is_one_line_until_eval_can_pass_it(tmp_path, capsys):
+    save_generator(GlassNet(c1=4, c2=6, n_res=1, condition="channel"), tmp_path / "c.safetensors")
+    out = tmp_path / "out"
+    assert _run(["--weights", str(tmp_path / "c.safetensors"), *SMALL_SYNTHETIC, "--out", str(out), "--no-lpips",
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bggan-eval: error:") and "\n" not in err and "takes the aperture" in err
+    assert not out.exists()

@@ -241,3 +241,12 @@ def test_precision_refusals_are_one_line(tmp_path, weights, monkeypatch, capsys,
     err = capsys.readouterr().err.strip()
     assert err.startswith("bggan-render: error:") and "\n" not in err and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_generator_with_the_aperture_as_input_is_one_line_until_render_can_pass_it(tmp_path, capsys):
+    save_generator(GlassNet(c1=4, c2=6, n_res=1, condition="film"), tmp_path / "film.safetensors")
+    Image.fromarray(picture()).save(tmp_path / "a.png")
+    assert render(tmp_path / "a.png", "--weights", tmp_path / "film.safetensors", "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bggan-render: error:") and "\n" not in err and "takes the aperture" in err
+    assert not (tmp_path / "out").exists()

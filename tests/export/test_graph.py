@@ -34,3 +34,8 @@ def test_export_graph_exports_to_static_ops_only(tiny_glassnet):
 def test_export_size_must_be_a_multiple_of_8(tiny_glassnet):
     with pytest.raises(BgganError, match="multiples of 8"):
         ExportGraph(tiny_glassnet, 100, 96)
+
+
+def test_a_generator_with_the_aperture_as_input_is_not_exported_yet():
+    with pytest.raises(BgganError, match="aperture as an input"):
+        ExportGraph(GlassNet(c1=4, c2=6, n_res=1, condition="channel"), 64, 96)

@@ -29,6 +29,13 @@ def test_bad_settings_are_refused(kwargs, message):
         PretrainModule(tiny_generator(), GeneratorLoss(), **kwargs)
 
 
+def test_a_generator_with_the_aperture_as_input_is_refused_until_the_data_carry_it():
+    from bggan.models import GlassNet
+
+    with pytest.raises(BgganError, match="model.generator.condition=film"):
+        PretrainModule(GlassNet(c1=4, c2=6, n_res=1, condition="film"), GeneratorLoss())
+
+
 # ----------------------------------------------------------------- validation
 
 

@@ -77,6 +77,9 @@ class ExportGraph(nn.Module):
         super().__init__()
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < SIZE_MULTIPLE:
             raise BgganError(f"export size must be multiples of {SIZE_MULTIPLE} (HxW), got {height}x{width}")
+        if generator.condition is not None:
+            raise BgganError(f"a generator with the aperture as an input (condition={generator.condition}) "
+                             "cannot be exported yet; only the unconditional Glass-Net")
         self.generator = generator.eval()
         self.height, self.width = height, width
 

@@ -75,6 +75,9 @@ class BokehModule(LightningModule):
             raise BgganError(f"stage.lr must be > 0, got {lr}")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise BgganError(f"stage.ema_decay must be in (0, 1) or null, got {ema_decay}")
+        if generator.condition is not None:
+            raise BgganError(f"model.generator.condition={generator.condition}: training with the aperture as an "
+                             "input needs pairs labelled with their aperture, which the data do not carry yet")
         self.generator, self.loss = generator, loss
         self.lr, self.betas, self.lr_schedule = float(lr), tuple(float(b) for b in betas), lr_schedule
         self.ema: AveragedModel | None = None

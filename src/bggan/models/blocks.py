@@ -176,17 +176,24 @@ class ResidualBlock(nn.Module):
 
     ``conv3x3 -> norm -> ReLU -> Dropout -> conv3x3 -> norm``, add the input, ReLU
     (the paper's text gives another order; the released weights use this one).
+    ``film=True`` adds a :class:`~bggan.models.condition.FiLM` on the branch before the add, driven by the
+    strength ``forward`` then takes; without it the block is exactly the released one.
     """
 
-    def __init__(self, channels: int, norm: Norm = "official", dropout: float = 0.1) -> None:
+    def __init__(self, channels: int, norm: Norm = "official", dropout: float = 0.1, film: bool = False) -> None:
         super().__init__()
+        from bggan.models.condition import FiLM
+
         self.conv1 = Conv2dSame(channels, channels, 3, bias=False)
         self.norm1 = InstanceNorm(norm)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = Conv2dSame(channels, channels, 3, bias=False)
         self.norm2 = InstanceNorm(norm)
+        self.film = FiLM(channels) if film else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         y = self.dropout(F.relu(self.norm1(self.conv1(x))))
         y = self.norm2(self.conv2(y))
+        if self.film is not None:
+            y = self.film(y, strength)
         return F.relu(x + y)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, Norm, ResidualBlock, UpConvReLU
+from bggan.models.condition import CONDITIONS, strength_tensor, with_strength_channel
 
 #: Glass-Net downsamples three times: inside the network both sides must be multiples of this.
 SIZE_MULTIPLE = 8
@@ -54,24 +55,37 @@ def _fan_in(conv: nn.Conv2d | nn.ConvTranspose2d) -> int:
     return conv.in_channels * taps
 
 
+def _residual_blocks(blocks: nn.Sequential, x: torch.Tensor, strength: torch.Tensor | None) -> torch.Tensor:
+    for block in blocks:
+        x = block(x, strength)
+    return x
+
+
 class RoughStage(nn.Module):
     """Stage 1: photo ``(B, 3, H, W)`` in [-1, 1] -> rough bokeh ``(B, 3, H, W)`` in [-1, 1].
 
-    H and W must be multiples of 8. Only skip: the bottleneck ``concat(res(e4), e4)``.
+    H and W must be multiples of 8. Only skip: the bottleneck ``concat(res(e4), e4)``. ``condition`` (see
+    :mod:`bggan.models.condition`): ``"channel"`` takes the strength as a fourth input channel, ``"film"`` in
+    every residual block; ``forward`` then needs ``strength`` ``(B,)``.
     """
 
-    def __init__(self, c: int = 16, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1) -> None:
+    def __init__(self, c: int = 16, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1,
+                 condition: str | None = None) -> None:
         super().__init__()
-        self.encoder = nn.ModuleList([ConvReLU(3, c), ConvReLU(c, 2 * c, 2),
+        self.condition = condition
+        extra = condition == "channel"
+        self.encoder = nn.ModuleList([ConvReLU(3 + extra, c), ConvReLU(c, 2 * c, 2),
                                       ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
-        self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout) for _ in range(n_res)))
+        self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout, condition == "film") for _ in range(n_res)))
         self.decoder = nn.Sequential(UpConvReLU(16 * c, 4 * c), UpConvReLU(4 * c, 2 * c), UpConvReLU(2 * c, c))
         self.out = Conv2dSame(c, 3, 3, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+        if self.condition == "channel":
+            x = with_strength_channel(x, strength)
         for layer in self.encoder:
             x = layer(x)
-        y = self.decoder(torch.cat([self.res(x), x], dim=1))
+        y = self.decoder(torch.cat([_residual_blocks(self.res, x, strength), x], dim=1))
         return torch.tanh(self.out(y))
 
 
@@ -79,25 +93,30 @@ class RefineStage(nn.Module):
     """Stage 2: photo and rough image, each ``(B, 3, H, W)`` in [-1, 1] -> final image, same shape.
 
     Input is ``concat(rough, photo - rough)``; U-Net skips from the encoder levels at 1/8,
-    1/4 and 1/2 resolution, each concatenated *before* the decoder features.
+    1/4 and 1/2 resolution, each concatenated *before* the decoder features. ``condition`` as in
+    :class:`RoughStage` (``"channel"``: a seventh input channel).
     """
 
-    def __init__(self, c: int = 24, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1) -> None:
+    def __init__(self, c: int = 24, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1,
+                 condition: str | None = None) -> None:
         super().__init__()
-        self.encoder = nn.ModuleList([ConvReLU(6, c), ConvReLU(c, 2 * c, 2),
+        self.condition = condition
+        self.encoder = nn.ModuleList([ConvReLU(6 + (condition == "channel"), c), ConvReLU(c, 2 * c, 2),
                                       ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
         self.bridge = ConvReLU(8 * c, 8 * c)
-        self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout) for _ in range(n_res)))
+        self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout, condition == "film") for _ in range(n_res)))
         self.decoder = nn.ModuleList([UpConvReLU(16 * c, 4 * c), UpConvReLU(8 * c, 2 * c), UpConvReLU(4 * c, c)])
         self.out = Conv2dSame(c, 3, 3, bias=False)
 
-    def forward(self, x: torch.Tensor, rough: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rough: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         feats = []
         y = torch.cat([rough, x - rough], dim=1)
+        if self.condition == "channel":
+            y = with_strength_channel(y, strength)
         for layer in self.encoder:
             y = layer(y)
             feats.append(y)
-        y = self.res(self.bridge(y))
+        y = _residual_blocks(self.res, self.bridge(y), strength)
         # feats[3], feats[2], feats[1] are f4, f3, f2: the skips, deepest first.
         for up, skip in zip(self.decoder, feats[:0:-1], strict=True):
             y = up(torch.cat([skip, y], dim=1))
@@ -116,36 +135,51 @@ class GlassNet(nn.Module):
         dropout: dropout probability inside residual blocks (0.1 released; off in eval mode).
         init: ``"released"`` (N(0, 0.02) conv kernels, Glorot-uniform transposed kernels, zero
             biases, as the released training code) or ``"he"`` (Kaiming-normal, fan-in).
+        condition: ``None`` (the released model), or the aperture as an input, ``"channel"`` or ``"film"``
+            (:mod:`bggan.models.condition`); weight files keep it in their config.
 
-    Forward: ``(B, 3, H, W)`` in [-1, 1] -> ``(final, rough)``, both ``(B, 3, H, W)`` in [-1, 1].
+    Forward: ``(B, 3, H, W)`` in [-1, 1] -> ``(final, rough)``, both ``(B, 3, H, W)`` in [-1, 1]. A
+    conditional model also takes ``strength``: one float or ``(B,)``, ``1.8 / f_number`` (0: no blur).
     Any ``H, W >= 8`` is accepted: sides that are not multiples of 8 are reflect-padded and the
     outputs cropped back (:func:`pad_to_multiple`).
     """
 
     def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: Norm = "official",
-                 dropout: float = 0.1, init: Init = "released") -> None:
+                 dropout: float = 0.1, init: Init = "released", condition: str | None = None) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if condition is not None and condition not in CONDITIONS:
+            raise ValueError(f"condition must be None or one of {CONDITIONS}, got {condition!r}")
         self.config = {"c1": c1, "c2": c2, "n_res": n_res, "norm": norm, "dropout": dropout}
-        self.rough = RoughStage(c1, n_res, norm, dropout)
-        self.refine = RefineStage(c2, n_res, norm, dropout)
+        if condition is not None:
+            self.config["condition"] = condition  # absent for the released model: its files stay as they were
+        self.condition = condition
+        self.rough = RoughStage(c1, n_res, norm, dropout, condition)
+        self.refine = RefineStage(c2, n_res, norm, dropout, condition)
         self.reset_parameters(init)
 
     def summary(self) -> str:
         """One line for logs: ``GlassNet(c1=16, c2=24, n_res=9, norm=official), 10,352,784 parameters``."""
         cfg = self.config
         n_params = sum(p.numel() for p in self.parameters())
-        return (f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}, norm={cfg['norm']}), "
+        condition = f", condition={cfg['condition']}" if "condition" in cfg else ""
+        return (f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}, norm={cfg['norm']}{condition}), "
                 f"{n_params:,} parameters")
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, strength: float | torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"GlassNet expects (B, 3, H, W), got {tuple(x.shape)}")
+        if (strength is None) != (self.condition is None):
+            raise ValueError("this GlassNet takes the aperture: pass a strength (1.8 / f-number)" if strength is None
+                             else "this GlassNet has no aperture input; it renders one fixed look")
+        if strength is not None:
+            strength = strength_tensor(strength, x.shape[0], x)
         h, w = x.shape[-2:]
         x = pad_to_multiple(x)
-        rough = self.rough(x)
-        final = self.refine(x, rough)
+        rough = self.rough(x, strength)
+        final = self.refine(x, rough, strength)
         if final.shape[-2:] != (h, w):
             final, rough = final[..., :h, :w], rough[..., :h, :w]
         return final, rough

@@ -58,6 +58,9 @@ class TorchBackend:
                              "this one has none, use fp32")
         self.precision = precision
         self.model = load_generator(weights, map_location=self.device).to(memory_format=torch.channels_last)
+        if self.model.condition is not None:
+            raise BgganError(f"{weights}: this generator takes the aperture as an input "
+                             f"(condition={self.model.condition}); bggan-render cannot pass one yet")
         self.description = f"PyTorch on {self.device} ({precision}, channels_last), {Path(weights).name}"
 
     def __call__(self, image: np.ndarray) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""The aperture as an input: how an f-number becomes a strength, and the two ways Glass-Net can take it.
+
+The circle of confusion of a thin lens scales with the aperture's diameter ``f / N``, so at a fixed focal length
+and focus the blur of every out-of-focus point scales with ``1 / N``. The **strength** is that blur relative to
+EBB!'s f/1.8: ``strength = 1.8 / N`` (f/1.8 -> 1, f/3.6 -> 0.5, f/22 -> 0.08, f/1.4 -> 1.29), and 0 means no
+blur at all (the target is the photo). A strength is a float32 per image, ``(B,)``, in ``[0, 1.8 / 1.0]``.
+
+Two ways to feed it (``GlassNet(condition=...)``):
+
+- ``"channel"``: a constant map of the strength, concatenated to each stage's input as one more channel (what
+  Bokehlicious does at its input). Stage 1 then takes 4 channels and stage 2 takes 7.
+- ``"film"``: each residual block scales and shifts its branch per channel, ``branch * (1 + gamma(s)) +
+  beta(s)`` with ``gamma, beta`` linear in the strength (FiLM; EBokehNet scales its residual branches by a
+  strength). Initialised to zero: the untrained conditional model is the unconditional one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+#: EBB!'s aperture: strength 1.
+REFERENCE_F_NUMBER = 1.8
+#: ``GlassNet(condition=...)`` values besides None.
+CONDITIONS = ("channel", "film")
+
+
+def strength_for(f_number: float) -> float:
+    """``1.8 / f_number``: the blur relative to EBB!'s f/1.8; ``inf`` ("no blur") gives 0.
+
+    Raises:
+        ValueError: an f-number that is not a positive number.
+    """
+    if not isinstance(f_number, int | float) or math.isnan(f_number) or f_number <= 0:
+        raise ValueError(f"an f-number is a positive number (f/1.4, f/22), got {f_number!r}")
+    return REFERENCE_F_NUMBER / f_number
+
+
+def strength_tensor(strength: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:
+    """``strength`` (a float, or ``(B,)`` / ``(B, 1)``) as a ``(B,)`` tensor on ``like``'s device and dtype."""
+    s = torch.as_tensor(strength, dtype=like.dtype, device=like.device).reshape(-1)
+    if s.numel() == 1:
+        s = s.expand(batch)
+    if s.shape != (batch,):
+        raise ValueError(f"strength must be one value or one per image ({batch}), got shape {tuple(s.shape)}")
+    return s
+
+
+def with_strength_channel(x: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` and ``(B,)`` -> ``(B, C + 1, H, W)``: the strength as a constant last channel."""
+    b, _, h, w = x.shape
+    return torch.cat([x, strength.to(x.dtype).view(b, 1, 1, 1).expand(b, 1, h, w)], dim=1)
+
+
+class FiLM(nn.Module):
+    """Per-channel ``(1 + gamma, beta)`` from the strength, linear in it and zero at initialisation.
+
+    ``forward(branch (B, C, H, W), strength (B,))`` -> ``branch * (1 + gamma) + beta``.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, 2 * channels)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, branch: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.linear(strength.to(branch.dtype)[:, None]).chunk(2, dim=1)
+        return branch * (1 + gamma[..., None, None]) + beta[..., None, None]
