@@ -32,6 +32,18 @@ def test_synthetic_batches_are_cropped_pairs_mapped_to_minus1_1_on_the_device():
     assert not torch.equal(val[0]["input"], val[0]["target"])  # a sharp and a defocused image
 
 
+def test_batches_carry_each_pair_s_aperture_as_a_strength():
+    from bggan.data.synthetic import aperture_for
+
+    dm = BokehDataModule(SyntheticPairs(n=6, size=(32, 48), holdout=2, apertures=(1.4, 22.0)), crop=(16, 24),
+                         batch_size=2, num_workers=0, flip=False)
+    dm.setup("fit")
+    batch = dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)
+    expected = [1.8 / aperture_for(int(name), (1.4, 22.0)) for name in batch["name"]]
+    assert batch["strength"].dtype == torch.float32 and batch["strength"].shape == (1,)
+    torch.testing.assert_close(batch["strength"], torch.tensor(expected))
+
+
 def test_synthetic_pairs_are_deterministic_and_split_by_seed():
     train, val = SyntheticPairs(n=5, size=(32, 48), seed=10, holdout=2).split()
     assert [train[i]["name"] for i in range(3)] == ["10", "11", "12"] and len(val) == 2

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,7 @@ import torch.nn.functional as F
 
 from bggan.data.defocus import Layer, Lens, composite, linear_to_srgb
 from bggan.data.scenes import SyntheticScene, fractal_noise, random_scene
-from bggan.data.synthetic import SyntheticPairs, render_pair, render_sample
+from bggan.data.synthetic import SyntheticPairs, aperture_for, render_pair, render_sample
 from bggan.errors import BgganError
 
 
@@ -102,7 +104,7 @@ def test_synthetic_pairs_carry_the_maps_and_take_a_lens_and_textures(tmp_path):
     pairs = SyntheticPairs(n=3, size=(48, 64), holdout=1, cache=True, workers=1, textures=str(tmp_path),
                            focal_mm=85.0)
     item = pairs.split()[1][0]
-    assert set(item) == {"name", "input", "target", "depth", "coc", "focus_m"}
+    assert set(item) == {"name", "input", "target", "depth", "coc", "focus_m", "f_number", "strength"}
     assert item["coc"].dtype == np.float32 and item["coc"].shape == (48, 64)
     again = SyntheticPairs(n=3, size=(48, 64), holdout=1, cache=False, textures=str(tmp_path), focal_mm=85.0)
     assert np.array_equal(again.split()[1][0]["target"], item["target"])  # cache and fresh renders agree
@@ -126,3 +128,51 @@ def test_fractal_noise_is_normalised_and_smooth():
     n = fractal_noise(np.random.default_rng(0), 64, 96)
     assert n.shape == (64, 96) and n.min() == 0 and n.max() == 1
     assert np.abs(np.diff(n, axis=1)).mean() < 0.05  # neighbours are close: smooth, not white noise
+
+
+# ----------------------------------------------------------------- per-pair apertures
+
+
+def test_each_pair_has_its_own_aperture_and_the_same_scene_at_every_aperture():
+    numbers = [aperture_for(seed, (1.4, 22.0)) for seed in range(200)]
+    assert all(1.4 <= n <= 22.0 for n in numbers) and numbers == [aperture_for(s, (1.4, 22.0)) for s in range(200)]
+    logs = np.log(numbers)
+    assert abs(np.median(logs) - np.log(np.sqrt(1.4 * 22))) < 0.3  # log-uniform: the median at the geometric mean
+    wide, narrow = render_sample(5, 48, 64, Lens(f_number=1.4)), render_sample(5, 48, 64, Lens(f_number=16.0))
+    assert np.array_equal(wide["input"], narrow["input"]) and np.array_equal(wide["depth"], narrow["depth"])
+    assert np.abs(wide["coc"]).max() > 5 * np.abs(narrow["coc"]).max()  # CoC scales with 1 / N
+    assert wide["f_number"] == 1.4 and narrow["f_number"] == 16.0
+
+
+def test_no_blur_pairs_have_the_input_as_target():
+    shares = [math.isinf(aperture_for(seed, (1.4, 22.0), no_blur=0.25)) for seed in range(400)]
+    assert 0.18 < np.mean(shares) < 0.32
+    sample = render_sample(3, 32, 48, Lens(f_number=math.inf))
+    assert np.array_equal(sample["target"], sample["input"]) and not sample["coc"].any()
+    blurred = render_sample(3, 32, 48, Lens(f_number=1.8))
+    assert not np.array_equal(blurred["target"], blurred["input"])  # the control
+
+
+def test_synthetic_pairs_carry_their_aperture_cached_or_not():
+    pairs = SyntheticPairs(n=6, size=(32, 48), holdout=2, apertures=(1.4, 22.0), no_blur=0.3, workers=1)
+    cached = [item for split in pairs.split() for item in split]
+    lazy = [item for split in SyntheticPairs(n=6, size=(32, 48), holdout=2, apertures=(1.4, 22.0), no_blur=0.3,
+                                             cache=False).split() for item in split]
+    for a, b, seed in zip(cached, lazy, range(6), strict=True):
+        expected = aperture_for(seed, (1.4, 22.0), 0.3)
+        assert a["f_number"] == b["f_number"] == expected and np.array_equal(a["target"], b["target"])
+        assert a["strength"] == pytest.approx(0.0 if math.isinf(expected) else 1.8 / expected)
+    assert len({item["f_number"] for item in cached}) > 1
+    assert "per pair (log-uniform, 30% no blur)" in pairs.summary()
+    fixed = SyntheticPairs(n=3, size=(32, 48), holdout=1, cache=False).split()[0][0]
+    assert fixed["f_number"] == 1.8 and fixed["strength"] == 1.0  # the default: every pair at EBB!'s f/1.8
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"apertures": [22.0, 1.4]}, "apertures"), ({"apertures": [0.0, 2.0]}, "apertures"),
+    ({"apertures": [1.4]}, "apertures"), ({"no_blur": 0.1}, "without apertures"),
+    ({"apertures": [1.4, 22.0], "no_blur": 1.5}, "no_blur"),
+])
+def test_bad_aperture_settings_are_refused(kwargs, message):
+    with pytest.raises(BgganError, match=message):
+        SyntheticPairs(n=3, holdout=1, **kwargs)

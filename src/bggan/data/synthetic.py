@@ -1,16 +1,19 @@
 """Synthetic bokeh pairs: scenes cut from real photographs (:mod:`bggan.data.scenes`), rendered all in
 focus and through a thin lens, with the depth and circle of confusion of every pixel.
 
-:func:`render_sample` turns a seed into ``{"input", "target", "depth", "coc"}``; the same seed (and
-texture set) always gives the same sample. :class:`SyntheticPairs` serves them as a training source.
+:func:`render_sample` turns a seed into ``{"input", "target", "depth", "coc", "focus_m", "f_number"}``; the
+same seed (and texture set) always gives the same sample. :class:`SyntheticPairs` serves them as a training
+source, every pair at one aperture or each at its own (:func:`aperture_for`), labelled with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +24,10 @@ from bggan.data.defocus import Lens
 from bggan.data.scenes import default_textures, random_scene
 from bggan.data.textures import Textures
 from bggan.errors import BgganError
+from bggan.models.condition import strength_for
+
+#: The second random stream of a seed, for its aperture: a scene is the same at every aperture.
+_APERTURE_STREAM = 1
 
 
 @functools.lru_cache(maxsize=4)
@@ -37,11 +44,28 @@ def render_sample(seed: int, height: int = 512, width: int = 768, lens: Lens | N
         ``input`` (all in focus) and ``target`` (through ``lens``, default 50 mm f/1.8 on APS-C), each
         ``(H, W, 3)`` uint8 sRGB; ``depth`` ``(H, W)`` float32 metres of what each pixel shows in the
         input; ``coc`` ``(H, W)`` float32, the target's signed circle of confusion in px (negative in
-        front of the focal plane); ``focus_m``, the focus distance.
+        front of the focal plane); ``focus_m``, the focus distance; ``f_number``, the lens's. A lens at
+        ``f_number=inf`` is "no blur": the target is the input and the CoC is 0.
     """
+    lens = lens or Lens()
     scene = random_scene(seed, height, width, lens, textures_for(textures))
-    return {"input": scene.render(defocus=False), "target": scene.render(defocus=True),
-            "depth": scene.depth, "coc": scene.coc(), "focus_m": scene.focus_m}
+    sharp = scene.render(defocus=False)
+    if math.isinf(lens.f_number):
+        target, coc = sharp.copy(), np.zeros(sharp.shape[:2], np.float32)
+    else:
+        target, coc = scene.render(defocus=True), scene.coc()
+    return {"input": sharp, "target": target, "depth": scene.depth, "coc": coc, "focus_m": scene.focus_m,
+            "f_number": float(lens.f_number)}
+
+
+def aperture_for(seed: int, apertures: tuple[float, float], no_blur: float = 0.0) -> float:
+    """The f-number of pair ``seed``: log-uniform over ``apertures`` (lowest, highest), or ``inf`` ("no blur")
+    with probability ``no_blur``. Drawn from the seed's own second stream, so the scene does not change."""
+    rng = np.random.default_rng([seed, _APERTURE_STREAM])
+    if rng.random() < no_blur:
+        return math.inf
+    low, high = apertures
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
 def render_pair(seed: int, height: int = 512, width: int = 768,
@@ -53,9 +77,9 @@ def render_pair(seed: int, height: int = 512, width: int = 768,
 
 def render_pairs(seeds: Sequence[int], size: tuple[int, int], workers: int | None = None, progress: bool = True,
                  desc: str = "synthetic pairs", textures: str | None = None,
-                 lens: Lens | None = None) -> Iterator[tuple[int, dict]]:
+                 lens: Lens | Callable[[int], Lens] | None = None) -> Iterator[tuple[int, dict]]:
     """``(seed, sample)`` (:func:`render_sample`) for each seed, in order, rendered by ``workers`` processes
-    with a progress bar.
+    with a progress bar, through ``lens`` (one for all, or seed -> lens, e.g. :class:`ApertureLenses`).
 
     ``workers=None`` uses one process per core, or this process alone when the whole job is
     small enough (about a second) that starting processes would cost more.
@@ -78,16 +102,18 @@ def render_pairs(seeds: Sequence[int], size: tuple[int, int], workers: int | Non
                 bar.update()
 
 
-def _render_seed(seed: int, size: tuple[int, int], textures: str | None, lens: Lens | None) -> dict:
-    return render_sample(seed, *size, lens=lens, textures=textures)
+def _render_seed(seed: int, size: tuple[int, int], textures: str | None, lens: Lens | Callable[[int], Lens] | None
+                 ) -> dict:
+    return render_sample(seed, *size, lens=lens(seed) if callable(lens) else lens, textures=textures)
 
 
 class SyntheticPairs:
     """The embedded default data: ``n`` synthetic pairs, seeds ``seed .. seed+n-1``.
 
     A drop-in for :class:`bggan.data.PairedImages`: :meth:`split` gives ``(train, validation)``
-    datasets of ``{"name", "input", "target", "depth", "coc", "focus_m"}`` (:func:`render_sample`); the last
-    ``holdout`` seeds are the validation pairs.
+    datasets of ``{"name", "input", "target", "depth", "coc", "focus_m", "f_number", "strength"}``
+    (:func:`render_sample`; ``strength`` is ``1.8 / f_number``, :func:`bggan.models.condition.strength_for`); the
+    last ``holdout`` seeds are the validation pairs.
 
     Args:
         n: pairs in all.
@@ -102,35 +128,67 @@ class SyntheticPairs:
         focal_mm, f_number: the lens the targets are seen through, on an APS-C sensor (default: EBB!'s
             50 mm f/1.8). A longer or faster lens blurs more; small pairs need that for their backgrounds
             to be blurred by as many pixels as a full-size photo's.
+        apertures: ``[lowest, highest]`` f-numbers: each pair at its own, log-uniform (:func:`aperture_for`),
+            instead of every pair at ``f_number``; for a model with the aperture as an input.
+        no_blur: with ``apertures``, the share of pairs with no blur at all (target = input, f-number ``inf``,
+            strength 0).
     """
 
     def __init__(self, n: int = 200, size: tuple[int, int] = (512, 768), seed: int = 0, holdout: int = 16,
                  cache: bool = True, workers: int | None = None, textures: str | None = None,
-                 focal_mm: float = 50.0, f_number: float = 1.8):
+                 focal_mm: float = 50.0, f_number: float = 1.8, apertures: Sequence[float] | None = None,
+                 no_blur: float = 0.0):
         if n < 1 or not 0 <= holdout < n:
             raise BgganError(f"need n >= 1 and 0 <= holdout < n, got n={n}, holdout={holdout}")
         if focal_mm <= 0 or f_number <= 0:
             raise BgganError(f"need focal_mm > 0 and f_number > 0, got {focal_mm}, {f_number}")
+        if apertures is not None and (len(apertures) != 2 or not 0 < apertures[0] <= apertures[1] < math.inf):
+            raise BgganError(f"apertures: [lowest, highest] f-numbers, 0 < lowest <= highest, got {list(apertures)}")
+        if not 0 <= no_blur <= 1 or (no_blur and apertures is None):
+            raise BgganError(f"no_blur is a share in [0, 1] of pairs with per-pair apertures, got {no_blur}"
+                             + ("" if apertures is not None else " without apertures"))
         self.n, self.size, self.seed, self.holdout = n, (int(size[0]), int(size[1])), seed, holdout
         self.cache, self.workers, self.textures = cache, workers, textures
         self.lens = Lens(focal_mm=focal_mm, f_number=f_number)
+        self.apertures = None if apertures is None else (float(apertures[0]), float(apertures[1]))
+        self.no_blur = float(no_blur)
         self._rendered: dict[int, dict] | None = None
         textures_for(textures)  # a missing folder or scikit-image: one clear error now, not in a worker
 
+    @property
+    def lenses(self) -> Lens | ApertureLenses:
+        """The lens of every pair, or of each seed (:class:`ApertureLenses`) with per-pair apertures."""
+        return self.lens if self.apertures is None else ApertureLenses(self.lens, self.apertures, self.no_blur)
+
     def summary(self) -> str:
+        aperture = (f"f/{self.lens.f_number:g}" if self.apertures is None else
+                    f"f/{self.apertures[0]:g}-f/{self.apertures[1]:g} per pair (log-uniform"
+                    + (f", {self.no_blur:.0%} no blur)" if self.no_blur else ")"))
         return (f"synthetic pairs: {self.n} at {self.size[0]}x{self.size[1]}, seeds {self.seed}.."
                 f"{self.seed + self.n - 1}; {self.n - self.holdout} training, {self.holdout} validation; "
-                f"{self.lens.focal_mm:g} mm f/{self.lens.f_number:g}; {textures_for(self.textures).describe()}")
+                f"{self.lens.focal_mm:g} mm {aperture}; {textures_for(self.textures).describe()}")
 
     def split(self) -> tuple[SeedPairs, SeedPairs]:
         seeds = range(self.seed, self.seed + self.n)
         if self.cache and self._rendered is None:
             self._rendered = {seed: _compact(sample) for seed, sample in
                               render_pairs(seeds, self.size, self.workers, desc="rendering synthetic pairs",
-                                           textures=self.textures, lens=self.lens)}
+                                           textures=self.textures, lens=self.lenses)}
         cut = self.n - self.holdout
-        return (SeedPairs(seeds[:cut], self.size, self._rendered, self.textures, self.lens),
-                SeedPairs(seeds[cut:], self.size, self._rendered, self.textures, self.lens))
+        return (SeedPairs(seeds[:cut], self.size, self._rendered, self.textures, self.lenses),
+                SeedPairs(seeds[cut:], self.size, self._rendered, self.textures, self.lenses))
+
+
+@dataclasses.dataclass(frozen=True)
+class ApertureLenses:
+    """Seed -> ``lens`` at that seed's own f-number (:func:`aperture_for`); picklable for the rendering workers."""
+
+    lens: Lens
+    apertures: tuple[float, float]
+    no_blur: float = 0.0
+
+    def __call__(self, seed: int) -> Lens:
+        return dataclasses.replace(self.lens, f_number=aperture_for(seed, self.apertures, self.no_blur))
 
 
 def _compact(sample: dict) -> dict:
@@ -140,13 +198,14 @@ def _compact(sample: dict) -> dict:
 
 class SeedPairs(Dataset):
     """Samples for a range of seeds; item ``i`` is seed ``seeds[i]``, named by its seed:
-    ``{"name", "input", "target", "depth", "coc", "focus_m"}`` (the maps float32).
+    ``{"name", "input", "target", "depth", "coc", "focus_m", "f_number", "strength"}`` (the maps float32).
 
-    Taken from ``rendered`` (seed -> sample) when given, else rendered on each read.
+    Taken from ``rendered`` (seed -> sample) when given, else rendered on each read, through ``lens`` (one
+    for all seeds, or seed -> lens).
     """
 
     def __init__(self, seeds: range, size: tuple[int, int], rendered: dict[int, dict] | None = None,
-                 textures: str | None = None, lens: Lens | None = None):
+                 textures: str | None = None, lens: Lens | Callable[[int], Lens] | None = None):
         self.seeds, self.size, self.rendered, self.textures, self.lens = seeds, size, rendered, textures, lens
 
     def __len__(self) -> int:
@@ -155,7 +214,8 @@ class SeedPairs(Dataset):
     def __getitem__(self, index: int) -> dict:
         seed = self.seeds[index]
         sample = self.rendered[seed] if self.rendered is not None else \
-            render_sample(seed, *self.size, lens=self.lens, textures=self.textures)
+            _render_seed(seed, self.size, self.textures, self.lens)
         return {"name": str(seed), "input": sample["input"], "target": sample["target"],
                 "depth": sample["depth"].astype(np.float32), "coc": sample["coc"].astype(np.float32),
-                "focus_m": float(sample["focus_m"])}
+                "focus_m": float(sample["focus_m"]), "f_number": sample["f_number"],
+                "strength": strength_for(sample["f_number"])}

@@ -48,8 +48,9 @@ def paired_crop(source: np.ndarray, target: np.ndarray, size: tuple[int, int] | 
 
 
 class PairCrops(Dataset):
-    """Crops of a pair dataset, as tensors: ``{"name", "input", "target"[, "coc"]}``, images ``(3, h, w)`` uint8,
-    and the target's circle of confusion ``(1, h, w)`` float32 px when the pairs carry it.
+    """Crops of a pair dataset, as tensors: ``{"name", "input", "target"[, "coc"][, "strength"]}``, images
+    ``(3, h, w)`` uint8, the target's circle of confusion ``(1, h, w)`` float32 px and the pair's aperture as a
+    strength (a float32 scalar, :mod:`bggan.models.condition`) when the pairs carry them.
 
     Training uses random crops and flips; validation centred crops or whole images (``size=None``).
     The images stay uint8 until they reach the device (:class:`bggan.data.BokehDataModule` maps
@@ -76,6 +77,8 @@ class PairCrops(Dataset):
         item = {"name": sample["name"], "input": _chw(source), "target": _chw(target)}
         if coc:
             item["coc"] = torch.from_numpy(np.ascontiguousarray(coc[0], dtype=np.float32))[None]
+        if "strength" in sample:
+            item["strength"] = torch.tensor(sample["strength"], dtype=torch.float32)
         return item
 
 
