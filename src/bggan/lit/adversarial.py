@@ -44,6 +44,9 @@ class AdversarialModule(BokehModule):
                  critic_lr: float | None = None, ema_decay: float | None = None, grid_images: int = 4,
                  channels_last: bool = False, lr_schedule: Literal["constant", "cosine"] = "constant"):
         super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule)
+        if generator.condition is not None:
+            raise BgganError(f"model.generator.condition={generator.condition}: the adversarial stage needs critics "
+                             "that see the aperture too, which they do not yet; train it with stage=pretrain")
         if n_critic < 1:
             raise BgganError(f"stage.n_critic must be >= 1, got {n_critic}")
         self.automatic_optimization = False

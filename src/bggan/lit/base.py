@@ -75,9 +75,6 @@ class BokehModule(LightningModule):
             raise BgganError(f"stage.lr must be > 0, got {lr}")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise BgganError(f"stage.ema_decay must be in (0, 1) or null, got {ema_decay}")
-        if generator.condition is not None:
-            raise BgganError(f"model.generator.condition={generator.condition}: training with the aperture as an "
-                             "input needs pairs labelled with their aperture, which the data do not carry yet")
         self.generator, self.loss = generator, loss
         self.lr, self.betas, self.lr_schedule = float(lr), tuple(float(b) for b in betas), lr_schedule
         self.ema: AveragedModel | None = None
@@ -113,10 +110,23 @@ class BokehModule(LightningModule):
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
 
-    def rough_only(self, x: torch.Tensor) -> torch.Tensor:
+    def rough_only(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         """Stage 1 alone: ``(B, 3, H, W)`` in [-1, 1] -> rough ``(B, 3, H, W)``, padded and cropped like GlassNet."""
         h, w = x.shape[-2:]
-        return self.generator.rough(pad_to_multiple(x))[..., :h, :w]
+        return self.generator.rough(pad_to_multiple(x), strength)[..., :h, :w]
+
+    def strength(self, batch: dict) -> torch.Tensor | None:
+        """The batch's apertures as strengths ``(B,)`` for a generator that takes them (None for one that does not).
+
+        Raises:
+            BgganError: the generator takes the aperture and the pairs carry none.
+        """
+        if self.generator.condition is None:
+            return None
+        if batch.get("strength") is None:
+            raise BgganError(f"model.generator.condition={self.generator.condition} needs pairs labelled with their "
+                             "aperture (synthetic: data.pairs.apertures=[1.4,22]); these pairs carry none")
+        return batch["strength"]
 
     def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The ``lr_schedule`` of ``optimizer`` (``None`` for a constant rate)."""
@@ -167,7 +177,7 @@ class BokehModule(LightningModule):
     # ----------------------------------------------------------------- validation
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         x, target = self.layout(batch["input"]), batch["target"]
-        final, rough = self.inference_generator(x)
+        final, rough = self.inference_generator(x, self.strength(batch))
         unit_target = to_unit_range(target).clamp(0, 1)
         outputs = {"final": final, "rough": rough, "identity": x}
         for series, pred in outputs.items():

@@ -44,11 +44,11 @@ class PretrainModule(BokehModule):
         return self.current_epoch < self.stage1_epochs
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        x, target = self.layout(batch["input"]), batch["target"]
+        x, target, strength = self.layout(batch["input"]), batch["target"], self.strength(batch)
         if self.training_stage1_alone:
-            out = self.loss.stage1_alone(self.rough_only(x), target)  # the rough output is the prediction
+            out = self.loss.stage1_alone(self.rough_only(x, strength), target)  # the rough output is the prediction
         else:
-            final, rough = self.generator(x)
+            final, rough = self.generator(x, strength)
             out = self.loss(final, target, rough=rough)
         self.check_finite(out.total, out.terms, "the generator loss")
         self.log_terms("train", out, prog_bar=("total",))
