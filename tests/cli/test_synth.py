@@ -8,8 +8,9 @@ from PIL import Image
 from bggan.cli import synth
 from bggan.cli.common import run_command
 from bggan.data import PairedImages
+from bggan.data.defocus import Lens
 from bggan.data.depth_maps import read_coc
-from bggan.data.synthetic import render_pair, render_sample
+from bggan.data.synthetic import aperture_for, render_pair, render_sample
 from tests.conftest import console_script
 
 
@@ -31,6 +32,33 @@ def test_writes_pairs_in_the_ebb_layout_that_the_folder_reader_accepts(tmp_path,
     assert item["name"] == "6" and np.abs(item["target"].astype(int) - bokeh).mean() < 6  # JPEG q95
     assert np.array_equal(read_coc(out / "depth" / "6.npz"), render_sample(6, 40, 56)["coc"])
     assert "depth/SEED.npz" in meta["layout"] and meta["lens"]["focal_mm"] == 50.0
+
+
+def test_each_pair_at_its_own_aperture_keeps_it_in_its_depth_file(tmp_path, capsys):
+    out = tmp_path / "pairs"
+    assert _run(["--out", str(out), "--n", "6", "--size", "32x48", "--workers", "2", "--no-progress", "--format",
+                 "png", "--apertures", "1.4", "22", "--no-blur", "0.3"]) == 0
+    meta = json.loads((out / "synthetic.json").read_text())
+    assert meta["apertures"] == [1.4, 22.0] and meta["no_blur"] == 0.3
+    numbers = []
+    for seed in range(6):
+        expected = aperture_for(seed, (1.4, 22.0), 0.3)
+        with np.load(out / "depth" / f"{seed}.npz") as depth:
+            assert float(depth["f_number"]) == expected
+        sample = render_sample(seed, 32, 48, Lens(f_number=expected))
+        assert np.array_equal(np.asarray(Image.open(out / "bokeh" / f"{seed}.png")), sample["target"])
+        assert np.array_equal(read_coc(out / "depth" / f"{seed}.npz"), sample["coc"])
+        numbers.append(expected)
+    assert len(set(numbers)) > 1  # the control: not one aperture for all
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--apertures", "22", "1.4"], "--apertures"),
+                                               (["--no-blur", "0.2"], "goes with --apertures")])
+def test_bad_aperture_options_are_one_line(tmp_path, capsys, args, message):
+    assert _run(["--out", str(tmp_path / "p"), "--n", "2", "--size", "32x48", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bggan-synth: error:") and "\n" not in err and message in err
+    assert not (tmp_path / "p").exists()
 
 
 def test_parallel_workers_write_the_same_pairs_as_one(tmp_path):

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -112,8 +113,13 @@ def folder_main(args: argparse.Namespace) -> int:
     if args.aperture <= 0 or args.focal_length <= 0:
         raise BgganError("--aperture and --focal-length must be > 0")
     lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
+    if args.apertures is not None and not 0 < args.apertures[0] <= args.apertures[1] < math.inf:
+        raise BgganError(f"--apertures LOWEST HIGHEST: f-numbers with 0 < LOWEST <= HIGHEST, got {args.apertures}")
+    if not 0 <= args.no_blur <= 1 or (args.no_blur and args.apertures is None):
+        raise BgganError("--no-blur is a share in [0, 1] and goes with --apertures")
     rate = write_synthetic_folder(args.out, args.n, size, args.seed, args.workers, f".{args.format}",
-                                  args.overwrite, progress=not args.no_progress, lens=lens, textures=args.textures)
+                                  args.overwrite, progress=not args.no_progress, lens=lens, textures=args.textures,
+                                  apertures=args.apertures, no_blur=args.no_blur)
     print(f"wrote {args.n} pairs at {size[0]}x{size[1]} to {args.out}/original, {args.out}/bokeh and "
           f"{args.out}/depth ({rate:.1f} pairs/s); train on them with data=ebb data.pairs.root={args.out}")
     return 0
@@ -132,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     pairs.add_argument("--format", choices=("jpg", "png"), default="jpg", help="jpg (quality 95) or png")
     pairs.add_argument("--no-progress", action="store_true", help="no progress bar")
     pairs.add_argument("--textures", help="a folder of photos to cut the scenes from (default: scikit-image's)")
+    pairs.add_argument("--apertures", type=float, nargs=2, metavar=("LOWEST", "HIGHEST"),
+                       help="each pair at its own f-number, log-uniform (e.g. 1.4 22), kept in its depth file")
+    pairs.add_argument("--no-blur", type=float, default=0.0,
+                       help="with --apertures: the share of pairs with no blur (target = input; default: 0)")
     photo = p.add_argument_group("one photo with a depth map (the lens options apply to synthetic pairs too)")
     photo.add_argument("--image", help="the photo")
     photo.add_argument("--depth", help="its depth map: grayscale image (relative, bright = far) or .npy (metres)")

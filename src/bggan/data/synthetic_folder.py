@@ -13,7 +13,7 @@ import bggan
 from bggan.data.defocus import Lens
 from bggan.data.depth_maps import DEPTH_FOLDER, write_depth_file
 from bggan.data.paired import make_layout, write_pair
-from bggan.data.synthetic import render_pairs
+from bggan.data.synthetic import ApertureLenses, render_pairs
 from bggan.errors import BgganError
 from bggan.files import atomic_output
 
@@ -22,7 +22,8 @@ METADATA = "synthetic.json"
 
 def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int], seed: int = 0,
                            workers: int | None = None, suffix: str = ".jpg", overwrite: bool = False,
-                           progress: bool = True, lens: Lens | None = None, textures: str | None = None) -> float:
+                           progress: bool = True, lens: Lens | None = None, textures: str | None = None,
+                           apertures: tuple[float, float] | None = None, no_blur: float = 0.0) -> float:
     """Render ``n`` pairs (seeds ``seed .. seed+n-1``) into ``out/original/SEED.jpg`` and ``out/bokeh/SEED.jpg``,
     with ``out/depth/SEED.npz`` (depth, the target's circle of confusion, the lens: :mod:`bggan.data.depth_maps`).
 
@@ -35,6 +36,8 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
         suffix: ``.jpg`` (quality 95, like EBB!) or ``.png`` (lossless).
         lens: the lens of the targets (default: EBB!'s 50 mm f/1.8 on APS-C).
         textures: a folder of photos for the scenes (``None``: scikit-image's).
+        apertures, no_blur: each pair at its own f-number instead (:class:`bggan.data.synthetic.ApertureLenses`),
+            written in its depth file's ``f_number`` (``inf`` for a no-blur pair).
 
     Returns:
         pairs per second, rendering and encoding included.
@@ -48,6 +51,7 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
         raise BgganError(f"{out} exists and is not a folder")
     seeds = range(seed, seed + n)
     lens = lens or Lens()
+    lenses = lens if apertures is None else ApertureLenses(lens, tuple(apertures), no_blur)
     if not overwrite:
         taken = [p for p in [out / METADATA] + [out / sub / f"{s}{suffix}" for s in seeds
                                                 for sub in ("original", "bokeh")]
@@ -63,13 +67,14 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
 
     start = time.perf_counter()
     for name, sample in render_pairs(seeds, size, workers, progress, desc=f"synthetic pairs -> {out}",
-                                     textures=textures, lens=lens):
+                                     textures=textures, lens=lenses):
         write_pair(out, str(name), sample["input"], sample["target"], suffix, overwrite)
-        write_depth_file(out / DEPTH_FOLDER / f"{name}.npz", sample["depth"], sample["coc"], sample["focus_m"], lens,
-                         overwrite)
+        write_depth_file(out / DEPTH_FOLDER / f"{name}.npz", sample["depth"], sample["coc"], sample["focus_m"],
+                         lens if apertures is None else lenses(name), overwrite)
     rate = n / (time.perf_counter() - start)
     metadata = {"generator": "bggan.data.synthetic.render_sample", "bggan_version": bggan.__version__,
                 "seeds": [seed, seed + n - 1], "size_hw": list(size), "lens": asdict(lens), "textures": textures,
+                "apertures": None if apertures is None else list(apertures), "no_blur": no_blur,
                 "layout": "original/SEED (sharp), bokeh/SEED (defocused), depth/SEED.npz (depth_m, coc_px, "
                           "focus_m and the lens; see bggan.data.depth_maps)"}
     with atomic_output(out / METADATA, overwrite=True) as tmp:

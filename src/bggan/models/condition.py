@@ -3,7 +3,7 @@
 The circle of confusion of a thin lens scales with the aperture's diameter ``f / N``, so at a fixed focal length
 and focus the blur of every out-of-focus point scales with ``1 / N``. The **strength** is that blur relative to
 EBB!'s f/1.8: ``strength = 1.8 / N`` (f/1.8 -> 1, f/3.6 -> 0.5, f/22 -> 0.08, f/1.4 -> 1.29), and 0 means no
-blur at all (the target is the photo). A strength is a float32 per image, ``(B,)``, in ``[0, 1.8 / 1.0]``.
+blur at all (the target is the photo). A strength is a float per image, ``(B,)``, 0 to 1.8 for lenses up to f/1.0.
 
 Two ways to feed it (``GlassNet(condition=...)``):
 
