@@ -264,9 +264,9 @@ def band_psnr(out: np.ndarray, reference: np.ndarray, coc: np.ndarray) -> dict[s
     return {name: m.psnr for name, m in per_band.items()}
 
 
-def prepare(work: Path, h: int, w: int, weights: str | None, tflite: bool) -> str:
+def prepare(work: Path, h: int, w: int, weights: str | None, tflite: bool) -> tuple[str, dict]:
     """Weights, input (with its CoC map) and calibration scenes in ``work`` (and the TFLite export when asked
-    for); returns the model's summary."""
+    for); returns the model's summary and config."""
     from bggan.data.synthetic import render_sample
 
     if weights:
@@ -284,7 +284,7 @@ def prepare(work: Path, h: int, w: int, weights: str | None, tflite: bool) -> st
         print("exporting to TFLite (bggan-export) ...", flush=True)
         subprocess.run([str(Path(sys.executable).parent / "bggan-export"), f"weights={work / 'weights.safetensors'}",
                         f"size=[{h},{w}]", f"out={work / 'export'}", "gpu=off"], check=True, capture_output=True)
-    return model.summary() + ("" if weights else ", He-scaled random weights")
+    return model.summary() + ("" if weights else ", He-scaled random weights"), model.config
 
 
 def main() -> None:
@@ -312,8 +312,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        summary = prepare(work, h, w, args.weights, args.tflite or any(name.startswith("tflite") for name in paths))
-        config = load_generator(work / "weights.safetensors").config
+        summary, config = prepare(work, h, w, args.weights,
+                                  args.tflite or any(name.startswith("tflite") for name in paths))
         gflop = count_flops({k: config[k] for k in ("c1", "c2", "n_res", "norm")}, h, w) / 1e9
         print(f"{summary}\nat {h}x{w}: {gflop:.1f} GFLOP per forward; {args.threads} threads, torch "
               f"{torch.__version__}, {args.repeats} timed forwards per path after the first", flush=True)

@@ -170,7 +170,7 @@ def test_synthetic_pairs_carry_their_aperture_cached_or_not():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"apertures": [22.0, 1.4]}, "apertures"), ({"apertures": [0.0, 2.0]}, "apertures"),
-    ({"apertures": [1.4]}, "apertures"), ({"no_blur": 0.1}, "without apertures"),
+    ({"apertures": [1.4]}, "apertures"), ({"no_blur": 0.1}, "goes with apertures"),
     ({"apertures": [1.4, 22.0], "no_blur": 1.5}, "no_blur"),
 ])
 def test_bad_aperture_settings_are_refused(kwargs, message):

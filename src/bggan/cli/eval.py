@@ -205,12 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         label = f"pred ({args.pred})"
         source = f"pred: {args.pred}; target: {args.target}" + (f"; input: {args.input}" if args.input else "")
     else:
+        from bggan.models.condition import require_unconditional
         from bggan.models.weights import load_generator
 
         model = load_generator(args.weights, map_location=device)
-        if model.condition is not None:
-            raise BgganError(f"{args.weights}: this generator takes the aperture as an input "
-                             f"(condition={model.condition}); bggan-eval cannot pass one yet")
+        require_unconditional(model, PROG, args.weights)
         pairs, summary = validation_pairs(compose_data(args.data, args.overrides), args.overrides)
         print(f"weights: {args.weights} ({model.summary()})\n{summary}")
         skipped, label = [], f"model ({Path(args.weights).name})"

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -107,19 +106,17 @@ def photo_main(args: argparse.Namespace) -> int:
 
 
 def folder_main(args: argparse.Namespace) -> int:
+    from bggan.data.synthetic import check_apertures
     from bggan.data.synthetic_folder import write_synthetic_folder
 
     size = parse_size(args.size)
     if args.aperture <= 0 or args.focal_length <= 0:
         raise BgganError("--aperture and --focal-length must be > 0")
     lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
-    if args.apertures is not None and not 0 < args.apertures[0] <= args.apertures[1] < math.inf:
-        raise BgganError(f"--apertures LOWEST HIGHEST: f-numbers with 0 < LOWEST <= HIGHEST, got {args.apertures}")
-    if not 0 <= args.no_blur <= 1 or (args.no_blur and args.apertures is None):
-        raise BgganError("--no-blur is a share in [0, 1] and goes with --apertures")
+    apertures = check_apertures(args.apertures, args.no_blur, ("--apertures", "--no-blur"))
     rate = write_synthetic_folder(args.out, args.n, size, args.seed, args.workers, f".{args.format}",
                                   args.overwrite, progress=not args.no_progress, lens=lens, textures=args.textures,
-                                  apertures=args.apertures, no_blur=args.no_blur)
+                                  apertures=apertures, no_blur=args.no_blur)
     print(f"wrote {args.n} pairs at {size[0]}x{size[1]} to {args.out}/original, {args.out}/bokeh and "
           f"{args.out}/depth ({rate:.1f} pairs/s); train on them with data=ebb data.pairs.root={args.out}")
     return 0

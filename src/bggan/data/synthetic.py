@@ -58,6 +58,22 @@ def render_sample(seed: int, height: int = 512, width: int = 768, lens: Lens | N
             "f_number": float(lens.f_number)}
 
 
+def check_apertures(apertures: Sequence[float] | None, no_blur: float, names: tuple[str, str] = ("apertures", "no_blur")
+                    ) -> tuple[float, float] | None:
+    """``apertures`` as ``(lowest, highest)`` (or None), after checking both settings; ``names`` are the option names
+    the messages use (the config keys, or a command's flags).
+
+    Raises:
+        BgganError: not two f-numbers with ``0 < lowest <= highest``, or a ``no_blur`` share outside [0, 1] or
+            without ``apertures``.
+    """
+    if apertures is not None and (len(apertures) != 2 or not 0 < apertures[0] <= apertures[1] < math.inf):
+        raise BgganError(f"{names[0]}: [lowest, highest] f-numbers with 0 < lowest <= highest, got {list(apertures)}")
+    if not 0 <= no_blur <= 1 or (no_blur and apertures is None):
+        raise BgganError(f"{names[1]} is a share in [0, 1] and goes with {names[0]}, got {no_blur}")
+    return None if apertures is None else (float(apertures[0]), float(apertures[1]))
+
+
 def aperture_for(seed: int, apertures: tuple[float, float], no_blur: float = 0.0) -> float:
     """The f-number of pair ``seed``: log-uniform over ``apertures`` (lowest, highest), or ``inf`` ("no blur")
     with probability ``no_blur``. Drawn from the seed's own second stream, so the scene does not change."""
@@ -142,15 +158,10 @@ class SyntheticPairs:
             raise BgganError(f"need n >= 1 and 0 <= holdout < n, got n={n}, holdout={holdout}")
         if focal_mm <= 0 or f_number <= 0:
             raise BgganError(f"need focal_mm > 0 and f_number > 0, got {focal_mm}, {f_number}")
-        if apertures is not None and (len(apertures) != 2 or not 0 < apertures[0] <= apertures[1] < math.inf):
-            raise BgganError(f"apertures: [lowest, highest] f-numbers, 0 < lowest <= highest, got {list(apertures)}")
-        if not 0 <= no_blur <= 1 or (no_blur and apertures is None):
-            raise BgganError(f"no_blur is a share in [0, 1] of pairs with per-pair apertures, got {no_blur}"
-                             + ("" if apertures is not None else " without apertures"))
         self.n, self.size, self.seed, self.holdout = n, (int(size[0]), int(size[1])), seed, holdout
         self.cache, self.workers, self.textures = cache, workers, textures
         self.lens = Lens(focal_mm=focal_mm, f_number=f_number)
-        self.apertures = None if apertures is None else (float(apertures[0]), float(apertures[1]))
+        self.apertures = check_apertures(apertures, no_blur)
         self.no_blur = float(no_blur)
         self._rendered: dict[int, dict] | None = None
         textures_for(textures)  # a missing folder or scikit-image: one clear error now, not in a worker

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import bggan
@@ -70,7 +70,7 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
                                      textures=textures, lens=lenses):
         write_pair(out, str(name), sample["input"], sample["target"], suffix, overwrite)
         write_depth_file(out / DEPTH_FOLDER / f"{name}.npz", sample["depth"], sample["coc"], sample["focus_m"],
-                         lens if apertures is None else lenses(name), overwrite)
+                         replace(lens, f_number=sample["f_number"]), overwrite)  # the pair's own aperture
     rate = n / (time.perf_counter() - start)
     metadata = {"generator": "bggan.data.synthetic.render_sample", "bggan_version": bggan.__version__,
                 "seeds": [seed, seed + n - 1], "size_hw": list(size), "lens": asdict(lens), "textures": textures,

@@ -22,6 +22,7 @@ from torch import nn
 
 from bggan.errors import BgganError
 from bggan.models.blocks import InstanceNorm, ResidualBlock, same_padding
+from bggan.models.condition import require_unconditional
 from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet
 
 
@@ -77,9 +78,7 @@ class ExportGraph(nn.Module):
         super().__init__()
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < SIZE_MULTIPLE:
             raise BgganError(f"export size must be multiples of {SIZE_MULTIPLE} (HxW), got {height}x{width}")
-        if generator.condition is not None:
-            raise BgganError(f"a generator with the aperture as an input (condition={generator.condition}) "
-                             "cannot be exported yet; only the unconditional Glass-Net")
+        require_unconditional(generator, "the export")
         self.generator = generator.eval()
         self.height, self.width = height, width
 

@@ -48,6 +48,7 @@ class TorchBackend:
 
     def __init__(self, weights: str | os.PathLike, device: str | None = None, precision: str = "fp32") -> None:
         from bggan.devices import pick_device
+        from bggan.models.condition import require_unconditional
         from bggan.models.weights import load_generator
 
         if precision not in PRECISIONS:
@@ -58,9 +59,7 @@ class TorchBackend:
                              "this one has none, use fp32")
         self.precision = precision
         self.model = load_generator(weights, map_location=self.device).to(memory_format=torch.channels_last)
-        if self.model.condition is not None:
-            raise BgganError(f"{weights}: this generator takes the aperture as an input "
-                             f"(condition={self.model.condition}); bggan-render cannot pass one yet")
+        require_unconditional(self.model, "bggan-render", weights)
         self.description = f"PyTorch on {self.device} ({precision}, channels_last), {Path(weights).name}"
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
