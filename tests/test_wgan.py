@@ -216,3 +216,52 @@ def test_describe_and_bad_values():
                             ({"critic_constraint": "clip"}, "gan.critic_constraint must be none or released")):
         with pytest.raises(BgganError, match=message):
             CriticObjective(**kwargs)
+
+
+# ----------------------------------------------------------------- critics that see the aperture
+
+
+class LinearWithStrength(nn.Module):
+    """D(x, s) = sum((w + s v) * x) + 100 s: its gradient in the image is ``w + s_b v`` for sample b."""
+
+    def __init__(self, w, v):
+        super().__init__()
+        self.w, self.v, self.seen = nn.Parameter(w), nn.Parameter(v), []
+
+    def forward(self, x, strength):
+        self.seen.append(strength.detach().clone())
+        s = strength.view(-1, 1, 1, 1)
+        return ((self.w + s * self.v) * x).flatten(1).sum(1, keepdim=True) + 100 * strength[:, None]
+
+
+def test_penalty_with_the_aperture_is_the_image_gradient_at_each_samples_strength():
+    w, v = torch.zeros(3, 4, 4), torch.full((3, 4, 4), 1 / 48**0.5)  # ||v|| = 1 over C*H*W
+    strength = torch.tensor([0.0, 1.0, 3.0])
+    critic = LinearWithStrength(w, v)
+    gp = gradient_penalty(critic, torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4), strength=strength)
+    # per sample ||s v|| = s: (0 - 1)^2, (1 - 1)^2, (3 - 1)^2; the strength's own term (100 s) adds nothing
+    torch.testing.assert_close(gp, torch.tensor((1.0 + 0.0 + 4.0) / 3))
+    assert torch.equal(critic.seen[0], strength)
+    same = gradient_penalty(critic, torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4), strength=torch.ones(3))
+    torch.testing.assert_close(same, torch.tensor(0.0))  # negative control: the strength changes the penalty
+
+
+def test_critic_loss_and_generator_term_judge_real_and_fake_at_the_same_strength():
+    torch.manual_seed(0)
+    critic = MultiCritic(ndf=4, norm="instance", condition=True)
+    real, fake, strength = torch.rand(2, 3, 64, 64), -torch.rand(2, 3, 64, 64), torch.tensor([0.2, 1.0])
+    seen = []
+    for one in critic.critics.values():
+        one.register_forward_pre_hook(lambda _, args: seen.append(args[1].clone()))
+    torch.manual_seed(1)
+    loss = CriticObjective(gp_weight=10.0).critic_loss(critic, real, fake, strength)
+    assert len(seen) == 6 and all(torch.equal(s, strength) for s in seen)  # real, fake and the penalty's mix, x2
+    torch.manual_seed(1)
+    expected = sum(c(fake, strength).mean() - c(real, strength).mean()
+                   + 10 * gradient_penalty(c, real, fake, strength=strength) for c in critic.critics.values()) / 2
+    torch.testing.assert_close(loss.total, expected)
+    other = CriticObjective(gp_weight=0.0).critic_loss(critic, real, fake, torch.tensor([1.5, 0.0]))
+    assert abs(float(other.wasserstein - loss.wasserstein)) > 1e-4  # the strength reaches the scores
+    adv = generator_adversarial_loss(critic, fake, strength)
+    torch.testing.assert_close(adv, -(critic.critics["patch"](fake, strength).mean()
+                                      + critic.critics["full"](fake, strength).mean()) / 2)

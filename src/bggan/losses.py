@@ -124,10 +124,10 @@ class GeneratorLoss(nn.Module):
         return " + ".join(f"{w:g}*{name}" for w, name in parts if w > 0) or "0"
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None = None,
-                rough: torch.Tensor | None = None) -> LossTerms:
+                rough: torch.Tensor | None = None, strength: torch.Tensor | None = None) -> LossTerms:
         """``pred``, ``target`` and stage 1's ``rough`` output ``(B, 3, H, W)`` in [-1, 1]; ``critic`` needed when
-        ``w_adv > 0``, ``rough`` when ``w_rough > 0``."""
-        return self._terms(pred, target, critic, rough, with_rough=True)
+        ``w_adv > 0``, ``rough`` when ``w_rough > 0``; ``strength`` ``(B,)`` for critics that see the aperture."""
+        return self._terms(pred, target, critic, rough, with_rough=True, strength=strength)
 
     def stage1_alone(self, rough: torch.Tensor, target: torch.Tensor) -> LossTerms:
         """The loss while stage 1 trains alone (``stage.stage1_epochs``): its rough output is the prediction,
@@ -135,7 +135,7 @@ class GeneratorLoss(nn.Module):
         return self._terms(rough, target, None, None, with_rough=False)
 
     def _terms(self, pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None,
-               rough: torch.Tensor | None, with_rough: bool) -> LossTerms:
+               rough: torch.Tensor | None, with_rough: bool, strength: torch.Tensor | None = None) -> LossTerms:
         total = pred.new_zeros(())
         terms: dict[str, torch.Tensor] = {}
 
@@ -153,7 +153,7 @@ class GeneratorLoss(nn.Module):
         if self.w_adv > 0:
             if critic is None:
                 raise ValueError("w_adv > 0 needs the critic")
-            add("adv", self.w_adv, generator_adversarial_loss(critic, pred))
+            add("adv", self.w_adv, generator_adversarial_loss(critic, pred, strength))
         if self.w_rough > 0 and with_rough:
             if rough is None:
                 raise ValueError("w_rough > 0 needs stage 1's rough output")

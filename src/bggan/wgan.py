@@ -39,7 +39,7 @@ def members(critic: nn.Module) -> list[nn.Module]:
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     reduction: Reduction = "mean") -> torch.Tensor:
+                     reduction: Reduction = "mean", strength: torch.Tensor | None = None) -> torch.Tensor:
     """The unweighted WGAN-GP penalty ``mean_b (||grad_x s(x_b)||_2 - 1)^2`` of one critic.
 
     ``x_b = a_b * real_b + (1 - a_b) * fake_b`` with one ``a_b ~ U[0, 1)`` per sample; ``s`` is the
@@ -48,12 +48,15 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     The gradient's norm is taken per sample over all of C, H, W. ``fake`` is detached, so the penalty
     reaches only the critic's parameters; it is built with ``create_graph=True`` so it can be
     back-propagated, and computed in float32 even under autocast (the squared norm underflows in
-    half precision).
+    half precision). A critic that sees the aperture gets each sample's ``strength``, the same for its
+    real and fake image, so the mix is along the image only and the gradient is the image's: the penalty
+    holds the critic 1-Lipschitz in the image at every aperture.
 
     Args:
         critic: one critic, ``(B, 3, H, W)`` -> ``(B, k, h, w)``.
         real, fake: ``(B, 3, H, W)``.
         reduction: ``"sum"`` or ``"mean"`` of each sample's score map.
+        strength: ``(B,)`` for a critic that sees the aperture, else ``None``.
 
     Returns:
         A scalar tensor (float32).
@@ -62,11 +65,16 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     with torch.autocast(real.device.type, enabled=False):
         mixed = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
         mixed.requires_grad_(True)
-        score = critic(mixed).flatten(1)
+        score = _scores(critic, mixed, None if strength is None else strength.float()).flatten(1)
         per_sample = score.sum(dim=1) if reduction == "sum" else score.mean(dim=1)
         (grad,) = torch.autograd.grad(per_sample.sum(), mixed, create_graph=True)
         norm = grad.flatten(1).norm(dim=1)
         return ((norm - 1) ** 2).mean()
+
+
+def _scores(critic: nn.Module, x: torch.Tensor, strength: torch.Tensor | None) -> torch.Tensor:
+    """One critic's score map; the strength is passed only when there is one (the released critics take none)."""
+    return critic(x) if strength is None else critic(x, strength)
 
 
 def kernel_l2(critic: nn.Module) -> torch.Tensor:
@@ -153,23 +161,26 @@ class CriticObjective:
         held = ", max-norm 0.01 as released" if self.critic_constraint == "released" else ""
         return " + ".join(parts) + held
 
-    def critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> CriticLoss:
+    def critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                    strength: torch.Tensor | None = None) -> CriticLoss:
         """The loss of one critic step (see the class docstring).
 
         Args:
             critic: a critic or a :class:`MultiCritic`.
             real: target images ``(B, 3, H, W)`` in [-1, 1].
             fake: generator output, same shape; detached here.
+            strength: the aperture of each pair ``(B,)`` for critics that see it (both images of a pair
+                were asked for at it), else ``None``.
         """
         critics = members(critic)
         fake = fake.detach()
         totals, distances, penalties, scales, l2s = [], [], [], [], []
         for one in critics:
-            d_real, d_fake = one(real), one(fake)
+            d_real, d_fake = _scores(one, real, strength), _scores(one, fake, strength)
             distance = d_real.mean() - d_fake.mean()
             total = -distance
             if self.gp_weight > 0:
-                penalty = gradient_penalty(one, real, fake, self.gp_reduction)
+                penalty = gradient_penalty(one, real, fake, self.gp_reduction, strength)
                 total = total + self.gp_weight * penalty
             else:
                 penalty = distance.new_zeros(())
@@ -189,12 +200,14 @@ class CriticObjective:
             released_max_norm_(critic)
 
 
-def generator_adversarial_loss(critic: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+def generator_adversarial_loss(critic: nn.Module, fake: torch.Tensor,
+                               strength: torch.Tensor | None = None) -> torch.Tensor:
     """The generator's WGAN loss ``-mean D(fake)``, averaged over the critics.
 
     Args:
         critic: a critic or a :class:`MultiCritic`.
         fake: generator output ``(B, 3, H, W)`` in [-1, 1], not detached.
+        strength: ``(B,)``, the apertures asked for, for critics that see them; else ``None``.
     """
     critics = members(critic)
-    return -sum(c(fake).mean() for c in critics) / len(critics)
+    return -sum(_scores(c, fake, strength).mean() for c in critics) / len(critics)

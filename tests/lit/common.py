@@ -45,6 +45,22 @@ class Pairs(Dataset):
         return {"name": str(i), "input": self.inputs[i], "target": self.targets[i]}
 
 
+class StrengthPairs(Dataset):
+    """Pairs whose target depends on a per-pair strength: ``input * (1 - 0.8 * strength)``."""
+
+    def __init__(self, n: int = 4, size: tuple[int, int] = (32, 48)):
+        g = torch.Generator().manual_seed(0)
+        self.inputs = torch.rand(n, 3, *size, generator=g) * 2 - 1
+        self.strengths = torch.linspace(0, 1, n)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> dict:
+        s = self.strengths[i]
+        return {"name": str(i), "input": self.inputs[i], "target": self.inputs[i] * (1 - 0.8 * s), "strength": s}
+
+
 def loader(n: int = 2, size: tuple[int, int] = (32, 48), batch_size: int = 2, seed: int = 0) -> DataLoader:
     """Batches in a fixed order (no shuffling), so every epoch sees the same batches."""
     return DataLoader(Pairs(n, size, seed), batch_size=batch_size, shuffle=False, num_workers=0)

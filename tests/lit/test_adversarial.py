@@ -8,8 +8,10 @@ from torch import nn
 from bggan.errors import BgganError
 from bggan.lit import AdversarialModule
 from bggan.losses import GeneratorLoss
+from bggan.models import GlassNet
+from bggan.models.critic import MultiCritic
 from bggan.wgan import CriticObjective
-from tests.lit.common import LIGHTNING_NOISE, flat, loader, make_trainer, tiny_critic, tiny_generator
+from tests.lit.common import LIGHTNING_NOISE, StrengthPairs, flat, loader, make_trainer, tiny_critic, tiny_generator
 
 pytestmark = pytest.mark.filterwarnings(*LIGHTNING_NOISE)
 
@@ -127,3 +129,35 @@ def test_cosine_schedules_of_both_optimizers_are_stepped_each_epoch(tmp_path):
     plain = adversarial()
     make_trainer(tmp_path / "plain", max_epochs=2, limit_val_batches=0).fit(plain, loader(n=2, batch_size=2))
     assert [o.param_groups[0]["lr"] for o in plain.trainer.optimizers] == [1e-3, 1e-3]
+
+
+# ----------------------------------------------------------------- the aperture as an input
+
+
+@pytest.mark.parametrize(("generator_condition", "critic_condition", "fix"),
+                         [("channel", False, "model.critic.condition=true"),
+                          (None, True, "model.critic.condition=false")])
+def test_generator_and_critics_must_agree_on_the_aperture(generator_condition, critic_condition, fix):
+    generator = GlassNet(c1=4, c2=6, n_res=1, condition=generator_condition)
+    with pytest.raises(BgganError, match=fix):
+        AdversarialModule(generator, GeneratorLoss(w_adv=1.0), MultiCritic(ndf=8, condition=critic_condition))
+
+
+def test_the_adversarial_stage_feeds_each_pairs_strength_to_generator_and_critics(tmp_path):
+    torch.manual_seed(0)
+    generator = GlassNet(c1=4, c2=6, n_res=1, init="he", condition="channel")
+    critic = MultiCritic(ndf=8, norm="instance", condition=True)
+    module = AdversarialModule(generator, GeneratorLoss(w_l1=0.5, w_adv=1.0), critic, lr=1e-3)
+    to_generator, to_critics = [], []
+    generator.register_forward_pre_hook(lambda _, args: to_generator.append(args[1].clone()))
+    for one in critic.critics.values():
+        one.register_forward_pre_hook(lambda _, args: to_critics.append(args[1].clone()))
+    before = flat(critic)
+    data = torch.utils.data.DataLoader(StrengthPairs(n=4), batch_size=2, shuffle=False)
+    make_trainer(tmp_path, max_epochs=1, limit_val_batches=0).fit(module, data)
+    batches = [torch.tensor([0.0, 1 / 3]), torch.tensor([2 / 3, 1.0])]
+    assert len(to_generator) == 2 and all(torch.allclose(a, b) for a, b in zip(to_generator, batches, strict=True))
+    # per batch: real, fake and the penalty's mix for each of the 2 critics, then the generator's term for each
+    assert len(to_critics) == 2 * (6 + 2)
+    assert all(torch.allclose(s, batches[i // 8]) for i, s in enumerate(to_critics))
+    assert not torch.equal(flat(critic), before) and int(module.generator_steps) == 2

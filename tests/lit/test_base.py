@@ -29,13 +29,6 @@ def test_bad_settings_are_refused(kwargs, message):
         PretrainModule(tiny_generator(), GeneratorLoss(), **kwargs)
 
 
-def test_the_adversarial_stage_refuses_a_generator_with_the_aperture_as_input_until_its_critics_see_it():
-    from bggan.models import GlassNet
-
-    with pytest.raises(BgganError, match="model.generator.condition=film: the adversarial stage"):
-        AdversarialModule(GlassNet(c1=4, c2=6, n_res=1, condition="film"), GeneratorLoss(), tiny_critic())
-
-
 # ----------------------------------------------------------------- validation
 
 

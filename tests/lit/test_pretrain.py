@@ -6,7 +6,7 @@ from bggan.errors import BgganError
 from bggan.lit import PretrainModule
 from bggan.losses import GeneratorLoss
 from bggan.models import GlassNet
-from tests.lit.common import LIGHTNING_NOISE, flat, loader, make_trainer, tiny_generator
+from tests.lit.common import LIGHTNING_NOISE, StrengthPairs, flat, loader, make_trainer, tiny_generator
 
 pytestmark = pytest.mark.filterwarnings(*LIGHTNING_NOISE)
 
@@ -113,22 +113,6 @@ def test_the_rough_term_trains_stage_1_from_the_start(tmp_path):
 
 
 # ----------------------------------------------------------------- the aperture as an input
-
-
-class StrengthPairs(torch.utils.data.Dataset):
-    """Pairs whose target depends on a per-pair strength: ``input * (1 - 0.8 * strength)``."""
-
-    def __init__(self, n: int = 4, size: tuple[int, int] = (32, 48)):
-        g = torch.Generator().manual_seed(0)
-        self.inputs = torch.rand(n, 3, *size, generator=g) * 2 - 1
-        self.strengths = torch.linspace(0, 1, n)
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def __getitem__(self, i: int) -> dict:
-        s = self.strengths[i]
-        return {"name": str(i), "input": self.inputs[i], "target": self.inputs[i] * (1 - 0.8 * s), "strength": s}
 
 
 # The target's spread between strength 0 and 1 is 0.8 * mean |x| = 0.4. FiLM starts at the identity (spread 0)

@@ -34,6 +34,13 @@ class AdversarialModule(BokehModule):
         gan: the critics' objective and constraint (``conf/gan/``: ``wgan_gp`` or ``released``);
             ``None`` for :class:`~bggan.wgan.CriticObjective`'s defaults (textbook WGAN-GP).
         critic_lr: the critics' learning rate (``None``: same as ``lr``).
+
+    A generator with the aperture as an input (``condition``) needs critics that see it too
+    (``MultiCritic(condition=True)``): each batch's strengths go to the generator, to the critics with
+    both the real and the fake image of a pair (the target was rendered at the aperture asked for), and
+    to the gradient penalty, which mixes the images only. A strength channel rather than, say, a
+    projection head: the patch critics then judge every patch's blur against the strength locally, with
+    one more input channel and nothing else changed.
     """
 
     stage = "adversarial"
@@ -44,9 +51,11 @@ class AdversarialModule(BokehModule):
                  critic_lr: float | None = None, ema_decay: float | None = None, grid_images: int = 4,
                  channels_last: bool = False, lr_schedule: Literal["constant", "cosine"] = "constant"):
         super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule)
-        if generator.condition is not None:
-            raise BgganError(f"model.generator.condition={generator.condition}: the adversarial stage needs critics "
-                             "that see the aperture too, which they do not yet; train it with stage=pretrain")
+        sees = bool(getattr(critic, "condition", False))
+        if (generator.condition is not None) != sees:
+            raise BgganError(f"model.generator.condition={generator.condition} needs "
+                             f"model.critic.condition={str(not sees).lower()}: the critics judge a blur against the "
+                             "aperture asked for exactly when the generator takes one")
         if n_critic < 1:
             raise BgganError(f"stage.n_critic must be >= 1, got {n_critic}")
         self.automatic_optimization = False
@@ -58,13 +67,13 @@ class AdversarialModule(BokehModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_c = self.optimizers()
-        x, real = self.layout(batch["input"]), batch["target"]
+        x, real, strength = self.layout(batch["input"]), batch["target"], self.strength(batch)
         generator_turn = int(self.batches_seen + 1) % self.n_critic == 0
         with torch.set_grad_enabled(generator_turn):
-            fake, rough = self.generator(x)
+            fake, rough = self.generator(x, strength)
 
         self.toggle_optimizer(opt_c)
-        c = self.gan.critic_loss(self.critic, real, fake.detach())
+        c = self.gan.critic_loss(self.critic, real, fake.detach(), strength)
         self.check_finite(c.total, {"wasserstein": c.wasserstein, "gp": c.penalty}, "the critic loss")
         opt_c.zero_grad(set_to_none=True)
         self.manual_backward(c.total)
@@ -79,7 +88,7 @@ class AdversarialModule(BokehModule):
 
         if generator_turn:
             self.toggle_optimizer(opt_g)  # critics frozen: the adversarial term's gradient reaches G only
-            out = self.loss(fake, real, critic=self.critic, rough=rough)
+            out = self.loss(fake, real, critic=self.critic, rough=rough, strength=strength)
             self.check_finite(out.total, out.terms, "the generator loss")
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(out.total)
