@@ -157,3 +157,38 @@ def test_a_file_that_breaks_after_the_scan_is_skipped_and_counted(tmp_path, capl
 
 def test_natural_key():
     assert sorted(["b10", "b2", "a", "10", "9"], key=natural_key) == ["9", "10", "a", "b2", "b10"]
+
+
+# ----------------------------------------------------------------- aperture labels
+
+
+def test_pairs_carry_the_configured_f_number_and_a_depth_files_own(tmp_path):
+    from bggan.data.defocus import Lens
+    from bggan.data.depth_maps import write_depth_file
+
+    _ebb(tmp_path, ["0", "1", "2", "3"])
+    (tmp_path / "depth").mkdir()
+    zero = np.zeros((24, 32), np.float32)
+    write_depth_file(tmp_path / "depth" / "1.npz", zero, zero, 2.0, Lens(f_number=5.6))
+    write_depth_file(tmp_path / "depth" / "2.npz", zero, zero, 2.0, Lens(f_number=float("inf")))
+    train, val = PairedImages(tmp_path, holdout=1).split()
+    assert [p.f_number for p in train.pairs] == [1.8, 5.6, float("inf")] and val.pairs[0].f_number == 1.8
+    items = [train[i] for i in range(3)]
+    assert [i["f_number"] for i in items] == [1.8, 5.6, float("inf")]
+    assert [i["strength"] for i in items] == pytest.approx([1.0, 1.8 / 5.6, 0.0])
+    other = PairedImages(tmp_path, holdout=1, f_number=4.0).split()[0]  # the configured one is every other pair's
+    assert [p.f_number for p in other.pairs] == [4.0, 5.6, float("inf")]
+    unlabelled = PairedImages(tmp_path, holdout=1, f_number=None).split()[0]
+    assert unlabelled.pairs[0].f_number is None and "strength" not in unlabelled[0]
+
+
+def test_a_broken_depth_file_skips_its_pair_and_a_bad_f_number_is_refused(tmp_path):
+    _ebb(tmp_path, ["0", "1", "2"])
+    (tmp_path / "depth").mkdir()
+    (tmp_path / "depth" / "1.npz").write_bytes(b"not a zip")
+    source = PairedImages(tmp_path, holdout=1)
+    train, _ = source.split()
+    assert [p.name for p in train.pairs] == ["0"]
+    assert "depth/1.npz: not a readable .npz file" in source.summary()
+    with pytest.raises(BgganError, match="data.pairs.f_number must be > 0"):
+        PairedImages(tmp_path, f_number=0)

@@ -1,11 +1,14 @@
-"""Data: paired photos (EBB! layouts), synthetic bokeh pairs, and the datamodule serving both."""
+"""Data: paired photos (EBB! layouts, RealBokeh), synthetic bokeh pairs, mixes of them, and the datamodule serving
+them all."""
 
+from bggan.data.mixed import MixedPairs
 from bggan.data.paired import PairedImages, PairFiles, ScanReport, scan_folder
+from bggan.data.realbokeh import RealBokeh
 from bggan.data.synthetic import SyntheticPairs, render_pair
 from bggan.data.transforms import PairCrops
 
-__all__ = ["BokehDataModule", "PairCrops", "PairFiles", "PairedImages", "ScanReport", "SyntheticPairs",
-           "render_pair", "scan_folder"]
+__all__ = ["BokehDataModule", "MixedPairs", "PairCrops", "PairFiles", "PairedImages", "RealBokeh", "ScanReport",
+           "SyntheticPairs", "render_pair", "scan_folder"]
 
 
 def __getattr__(name: str):

@@ -40,6 +40,23 @@ def write_depth_file(path: str | os.PathLike, depth_m: np.ndarray, coc_px: np.nd
     return Path(path)
 
 
+def depth_f_number(path: str | os.PathLike) -> float | None:
+    """The ``f_number`` a depth file names (``inf`` for a no-blur pair), or ``None`` where there is no such file
+    or value. Reads that one scalar, not the maps.
+
+    Raises:
+        BgganError: the file exists and is not a readable ``.npz``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return float(data["f_number"]) if "f_number" in data.files else None
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise BgganError(f"{path}: not a readable .npz file ({e})") from None
+
+
 def read_coc(path: str | os.PathLike) -> np.ndarray:
     """The signed circle of confusion ``(H, W)`` float32 px from a depth file (``.npz``) or a CoC map (``.npy``).
 

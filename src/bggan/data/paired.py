@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,8 +27,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from bggan.data.depth_maps import DEPTH_FOLDER, depth_f_number
 from bggan.errors import BgganError
 from bggan.images import UNREADABLE, read_rgb, write_rgb
+from bggan.models.condition import strength_for
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,13 @@ def natural_key(name: str) -> list:
 
 @dataclass(frozen=True)
 class Pair:
-    """One aligned pair: ``source`` is the sharp photo (f/16), ``target`` the bokeh one (f/1.8)."""
+    """One aligned pair: ``source`` is the sharp photo (EBB!: f/16), ``target`` the bokeh one (EBB!: f/1.8), and the
+    target's f-number when it is known (``inf``: no blur, the target is the photo)."""
 
     name: str
     source: Path
     target: Path
+    f_number: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class ScanReport:
         not_listed: pairs found but not on the keep-list.
         listed_missing: names on the keep-list with no usable pair.
         ignored: other files in the folder (not images, or not named as part of a pair).
+        left_out: how the summary calls ``not_listed`` pairs.
     """
 
     root: Path
@@ -83,12 +88,13 @@ class ScanReport:
     not_listed: int = 0
     listed_missing: list[str] = field(default_factory=list)
     ignored: int = 0
+    left_out: str = "not on the keep-list"
 
     def summary(self) -> str:
         """A few lines for a log: counts first, then up to ``SUMMARY_LINES`` skipped files."""
         lines = [f"{self.root} ({self.layout}): {self.found} pairs found, {len(self.pairs)} kept, "
                  f"{len(self.skipped)} files skipped"
-                 + (f", {self.not_listed} not on the keep-list" if self.not_listed else "")
+                 + (f", {self.not_listed} {self.left_out}" if self.not_listed else "")
                  + (f", {self.ignored} other files ignored" if self.ignored else "")]
         for s in self.skipped[:SUMMARY_LINES]:
             lines.append(f"  skipped {s.path}: {s.reason}")
@@ -252,7 +258,9 @@ def _images_by_stem(folder: Path, report: ScanReport) -> tuple[dict[str, Path], 
 
 
 class PairFiles(Dataset):
-    """Reads pairs from disk: item ``i`` is ``{"name", "input", "target"}`` with ``(H, W, 3)`` uint8 images.
+    """Reads pairs from disk: item ``i`` is ``{"name", "input", "target"}`` with ``(H, W, 3)`` uint8 images, and
+    ``"f_number"`` and ``"strength"`` (:func:`bggan.models.condition.strength_for`) for a pair that carries its
+    aperture.
 
     A pair that fails to read (a file changed or broke after the scan) is skipped with a warning
     and counted in :attr:`failures` (shared by all loader workers); the next pair stands in for it.
@@ -292,7 +300,10 @@ class PairFiles(Dataset):
         source, target = read_rgb(pair.source), read_rgb(pair.target)
         if source.shape != target.shape:
             raise BgganError(f"sizes differ: {source.shape[:2]} vs {target.shape[:2]}")
-        return {"name": pair.name, "input": source, "target": target}
+        item = {"name": pair.name, "input": source, "target": target}
+        if pair.f_number is not None:
+            item.update(f_number=pair.f_number, strength=strength_for(pair.f_number))
+        return item
 
 
 class PairedImages:
@@ -306,15 +317,22 @@ class PairedImages:
             on one side. Ignored when ``val_root`` is given.
         val_root: a separate validation folder (e.g. Val294) used whole instead of a hold-out.
         check: ``"header"`` or ``"full"`` (see :func:`scan_folder`).
+        f_number: the aperture of the targets, for a generator with the aperture as an input (EBB!: f/1.8);
+            a pair with a depth file that names its own (``depth/NAME.npz``, as ``bggan-synth --apertures``
+            writes them) keeps that one. ``None``: the pairs carry no aperture.
     """
 
     def __init__(self, root: str | os.PathLike | None, keep_list: str | os.PathLike | None = None,
-                 holdout: int = 294, val_root: str | os.PathLike | None = None, check: Literal["header", "full"] = "header"):
+                 holdout: int = 294, val_root: str | os.PathLike | None = None, check: Literal["header", "full"] = "header",
+                 f_number: float | None = 1.8):
         if root is None or str(root) == "":
             raise BgganError("no data folder given: set data.pairs.root=/path/to/ebb/train "
                              "(or the environment variable BGGAN_EBB_ROOT)")
         if holdout < 0:
             raise BgganError(f"holdout must be >= 0, got {holdout}")
+        if f_number is not None and not f_number > 0:
+            raise BgganError(f"data.pairs.f_number must be > 0 (or null), got {f_number}")
+        self.f_number = None if f_number is None else float(f_number)
         self.root, self.keep_list, self.holdout, self.check = Path(root), keep_list, holdout, check
         self.val_root = Path(val_root) if val_root else None
         self.reports: list[ScanReport] = []
@@ -327,6 +345,7 @@ class PairedImages:
             if self.val_root is not None:
                 self.reports.append(scan_folder(self.val_root, None, self.check))
             for report in self.reports:
+                label_apertures(report, self.f_number)
                 if not report.pairs:
                     raise BgganError(f"{report.root}: none of the {report.found} pairs found is usable "
                                      f"({len(report.skipped)} files skipped"
@@ -356,6 +375,20 @@ class PairedImages:
         """``(train, validation)`` datasets of uint8 pairs."""
         train, val = self._split()
         return PairFiles(train), PairFiles(val)
+
+
+def label_apertures(report: ScanReport, f_number: float | None) -> None:
+    """Give the report's pairs their targets' f-number: the one in the pair's depth file in ``root/depth/`` when it
+    names one (``bggan-synth --apertures``), else ``f_number``. A pair whose depth file cannot be read is skipped."""
+    depth, pairs = report.root / DEPTH_FOLDER, []
+    for pair in report.pairs:
+        try:
+            own = depth_f_number(depth / f"{pair.name}.npz")
+        except BgganError as e:
+            report.skipped.append(Skipped(depth / f"{pair.name}.npz", str(e).split(": ", 1)[-1]))
+            continue
+        pairs.append(replace(pair, f_number=f_number if own is None else own))
+    report.pairs = pairs
 
 
 def make_layout(root: Path) -> None:
