@@ -240,11 +240,52 @@ def test_module_entry_point_exits_2_with_one_line(tmp_path):
     assert "missing: no such folder" in proc.stderr
 
 
-def test_a_generator_with_the_aperture_as_input_is_one_line_until_eval_can_pass_it(tmp_path, capsys):
-    save_generator(GlassNet(c1=4, c2=6, n_res=1, condition="channel"), tmp_path / "c.safetensors")
+def test_a_generator_with_the_aperture_as_input_is_scored_at_each_pairs_f_number(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = GlassNet(c1=4, c2=6, n_res=1, init="he", condition="channel")
+    weights = save_generator(model, tmp_path / "c.safetensors")
     out = tmp_path / "out"
-    assert _run(["--weights", str(tmp_path / "c.safetensors"), *SMALL_SYNTHETIC, "--out", str(out), "--no-lpips",
-                 "--device", "cpu"]) == 2
+    labelled = ["--data", "synthetic", "pairs.n=6", "pairs.holdout=4", "pairs.size=[32,48]", "pairs.cache=false",
+                "pairs.apertures=[1.4,22]", "pairs.no_blur=0.3"]
+    assert _run(["--weights", str(weights), *labelled, "--out", str(out), "--no-lpips", "--grid", "0"]) == 0
+    rows = _rows(out)
+    from bggan.data.synthetic import aperture_for
+    from bggan.evaluate.metrics import Scorer
+    from bggan.images import to_tensor
+
+    want = {r["name"]: aperture_for(int(r["name"]), (1.4, 22.0), 0.3) for r in rows}
+    assert {r["name"]: float(r["f_number"]) for r in rows} == pytest.approx(want, rel=1e-5)
+    assert len(set(want.values())) > 1
+    # the model ran at each pair's own strength: its PSNR is the one of model(x, 1.8 / f)
+    from bggan.data.defocus import Lens
+    from bggan.data.synthetic import render_sample
+
+    row = rows[0]
+    sample = render_sample(int(row["name"]), 32, 48, Lens(f_number=want[row["name"]]))
+    with torch.no_grad():
+        pred = model.eval()(to_tensor(sample["input"]), 1.8 / want[row["name"]])[0]
+    psnr = Scorer()(pred, to_tensor(sample["target"])).psnr
+    assert float(row["psnr"]) == pytest.approx(psnr, abs=1e-3)
+    wrong = Scorer()(model(to_tensor(sample["input"]), 0.5)[0].detach(), to_tensor(sample["target"])).psnr
+    assert abs(wrong - psnr) > 1e-2  # negative control: another strength scores differently
+    md = (out / "metrics.md").read_text()
+    assert "By the targets' f-number" in md and "| no blur (1 images) |" in md
+    assert "by the targets' f-number" in capsys.readouterr().out
+
+
+def test_a_generator_with_the_aperture_as_input_on_unlabelled_pairs_is_one_line(tmp_path, capsys):
+    from bggan.cli import synth
+
+    save_generator(GlassNet(c1=4, c2=6, n_res=1, condition="channel"), tmp_path / "c.safetensors")
+    pairs = tmp_path / "pairs"
+    assert run_command(synth.PROG, synth.main, ["--out", str(pairs), "--n", "3", "--size", "32x48", "--workers", "1",
+                                                "--no-progress"]) == 0
+    import shutil
+
+    shutil.rmtree(pairs / "depth")  # the depth files name the f-number (f/1.8): without them nothing does
+    out = tmp_path / "out"
+    assert _run(["--weights", str(tmp_path / "c.safetensors"), "--data", "ebb", f"pairs.root={pairs}",
+                 "pairs.holdout=2", "pairs.f_number=null", "--out", str(out), "--no-lpips"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("bggan-eval: error:") and "\n" not in err and "takes the aperture" in err
+    assert err.startswith("bggan-eval: error:") and "\n" not in err and "carry no f-number" in err
     assert not out.exists()

@@ -243,10 +243,72 @@ def test_precision_refusals_are_one_line(tmp_path, weights, monkeypatch, capsys,
     assert not (tmp_path / "out").exists()
 
 
-def test_a_generator_with_the_aperture_as_input_is_one_line_until_render_can_pass_it(tmp_path, capsys):
-    save_generator(GlassNet(c1=4, c2=6, n_res=1, condition="film"), tmp_path / "film.safetensors")
+# ----------------------------------------------------------------- the aperture as an input
+
+
+@pytest.fixture(scope="module")
+def aperture_weights(tmp_path_factory):
+    """A generator with the aperture as an input channel whose output depends strongly on it."""
+    torch.manual_seed(0)
+    model = GlassNet(c1=4, c2=6, n_res=1, init="he", condition="channel")
+    with torch.no_grad():
+        for stage in (model.rough, model.refine):
+            stage.encoder[0][0].weight[:, -1] *= 50  # the strength channel's weights
+    path = tmp_path_factory.mktemp("aperture") / "channel.safetensors"
+    save_generator(model, path)
+    return str(path), model
+
+
+def test_aperture_renders_what_the_model_gives_at_that_strength(tmp_path, aperture_weights, capsys):
+    path, model = aperture_weights
+    photo = picture()
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    outputs = {}
+    for f in ("2.8", "16"):
+        assert render(tmp_path / "a.png", "--weights", path, "--out", tmp_path / f, "--aperture", f) == 0
+        outputs[f] = np.asarray(Image.open(tmp_path / f / "a.png"))
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        want = model.eval()(x, 1.8 / 2.8)[0]
+    want = ((want[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    assert np.abs(outputs["2.8"].astype(int) - want).max() <= 1
+    assert np.abs(outputs["2.8"].astype(int) - outputs["16"]).mean() > 2  # the f-number changes the render
+    assert "the aperture as an input (channel)" in capsys.readouterr().out
+
+
+def test_sweep_writes_one_render_per_f_number_and_a_strip(tmp_path, aperture_weights, capsys):
+    path, _ = aperture_weights
+    Image.fromarray(picture()).save(tmp_path / "a_b.jpg")
+    assert render(tmp_path / "a_b.jpg", "--weights", path, "--out", tmp_path / "out", "--sweep", "inf,8,2") == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["a_b_f2.jpg", "a_b_f8.jpg", "a_b_noblur.jpg", "a_b_strip.jpg"]
+    with Image.open(tmp_path / "out" / "a_b_strip.jpg") as im:
+        assert im.height == 320 + 28 and im.width > 3 * 320 * 60 / 40  # three renders of a 40x60 photo, labelled
+    assert "rendered 3 of 3 render(s)" in capsys.readouterr().out
+    assert render(tmp_path / "a_b.jpg", "--weights", path, "--out", tmp_path / "out", "--sweep", "inf,8,2") == 2
+    assert "exist already" in capsys.readouterr().err  # nothing replaced without --overwrite
+    assert render(tmp_path / "a_b.jpg", "--weights", path, "--out", tmp_path / "out2", "--sweep") == 0
+    assert len(list((tmp_path / "out2").iterdir())) == 7 + 1  # the default f/16 ... f/1.4, and the strip
+
+
+APERTURE_BAD = {
+    "no f-number for a conditional model": (True, [], "pass --aperture F"),
+    "an f-number for a model without the input": (False, ["--aperture", "2.8"], "renders one fixed look"),
+    "a sweep for a model without the input": (False, ["--sweep"], "renders one fixed look"),
+    "f-number zero": (True, ["--aperture", "0"], "positive number"),
+    "f-number negative in a sweep": (True, ["--sweep", "8,-2"], "positive number"),
+    "not a number": (True, ["--aperture", "wide"], "f-numbers such as 2.8"),
+    "twice in a sweep": (True, ["--sweep", "8,8"], "given twice"),
+    "sweep with skip-existing": (True, ["--sweep", "--skip-existing"], "does not go with --sweep"),
+}
+
+
+@pytest.mark.parametrize("case", APERTURE_BAD)
+def test_aperture_misuse_is_one_line_and_writes_nothing(tmp_path, weights, aperture_weights, capsys, case):
+    conditional, extra, message = APERTURE_BAD[case]
     Image.fromarray(picture()).save(tmp_path / "a.png")
-    assert render(tmp_path / "a.png", "--weights", tmp_path / "film.safetensors", "--out", tmp_path / "out") == 2
+    w = aperture_weights[0] if conditional else weights
+    assert render(tmp_path / "a.png", "--weights", w, "--out", tmp_path / "out", *extra) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("bggan-render: error:") and "\n" not in err and "takes the aperture" in err
+    assert err.startswith("bggan-render: error:") and "\n" not in err and message in err, err
     assert not (tmp_path / "out").exists()

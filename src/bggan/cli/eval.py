@@ -179,6 +179,16 @@ def validation_pairs(cfg, overrides: list[str]):
     return val, "\n".join([summary, *notes])
 
 
+def carries_f_numbers(pairs) -> bool:
+    """Whether the pairs carry their targets' f-numbers (judged by the first one that can be read)."""
+    for i in range(min(len(pairs), 3)):
+        try:
+            return "f_number" in pairs[i]
+        except BgganError:
+            continue  # a broken pair is reported when it is scored
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = check_mode(args)
@@ -205,12 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         label = f"pred ({args.pred})"
         source = f"pred: {args.pred}; target: {args.target}" + (f"; input: {args.input}" if args.input else "")
     else:
-        from bggan.models.condition import require_unconditional
         from bggan.models.weights import load_generator
 
         model = load_generator(args.weights, map_location=device)
-        require_unconditional(model, PROG, args.weights)
         pairs, summary = validation_pairs(compose_data(args.data, args.overrides), args.overrides)
+        if model.condition is not None and not carries_f_numbers(pairs):
+            raise BgganError(f"{args.weights}: this generator takes the aperture as an input, and these pairs carry no "
+                             "f-number (set pairs.f_number=1.8, or pairs.apertures=[1.4,22] for synthetic pairs)")
         print(f"weights: {args.weights} ({model.summary()})\n{summary}")
         skipped, label = [], f"model ({Path(args.weights).name})"
         source = (f"weights: {args.weights}; data: {' '.join([args.data, *args.overrides])}, "
@@ -235,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         from bggan.images import write_rgb
 
         write_rgb(outputs["grid"], ev.comparison_grid([s.panels for s in scores if s.panels]), args.overwrite)
-    print(f"\n{ev.metrics_table(scores, label)}\n\n{scorer.conventions()}.\n\nwrote:\n"
+    by_f_number = ev.f_number_table(scores)
+    print(f"\n{ev.metrics_table(scores, label)}\n" + (f"\nby the targets' f-number:\n{by_f_number}\n" if by_f_number else "")
+          + f"\n{scorer.conventions()}.\n\nwrote:\n"
           + "\n".join(f"  {p}" for p in outputs.values()))
     for s in skipped:
         print(f"{PROG}: skipped {s.name}: {s.reason}", file=sys.stderr)

@@ -3,6 +3,13 @@
     bggan-render photo.jpg holiday/ --weights generator.safetensors --out rendered/
     bggan-render holiday/ --weights export/generator-1024x1536/ --backend tflite --out rendered/
 
+A model trained with the aperture as an input renders at the f-number asked for:
+
+    bggan-render photo.jpg --weights aperture.safetensors --aperture 2.8 --out rendered/
+    bggan-render photo.jpg --weights aperture.safetensors --out rendered/ --sweep [16,8,5.6,4,2.8,2,1.4]
+
+--sweep writes NAME_f16.jpg ... NAME_f1.4.jpg (NAME_noblur for inf) and NAME_strip.jpg, the renders side by side.
+
 Files and folders (searched recursively for .jpg, .jpeg, .png and .webp; the subfolders are kept under --out).
 Each output keeps its photo's size, format (unless --format), bit depth, ICC profile, EXIF and alpha; it is
 written to a temporary file and renamed, and an existing one is replaced only with --overwrite. A photo that
@@ -12,6 +19,8 @@ cannot be read or rendered is reported in one line and skipped; the exit code is
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import os
 import sys
 import time
@@ -27,14 +36,41 @@ from bggan.render.photo import FORMATS, PHOTO_SUFFIXES
 from bggan.render.renderer import OVERLAP, TILE, RenderOptions
 
 PROG = "bggan-render"
+#: ``--sweep`` without a list: the strip of the README, f/16 to f/1.4.
+DEFAULT_SWEEP = (16.0, 8.0, 5.6, 4.0, 2.8, 2.0, 1.4)
 
 
 @dataclass(frozen=True)
 class Job:
-    """One photo to render and where its output goes."""
+    """One photo to render, where its output goes, and at which f-number (``None``: the model's one look)."""
 
     source: Path
     output: Path
+    f_number: float | None = None
+
+
+def parse_f_numbers(text: str, flag: str) -> list[float]:
+    """``"2.8"`` or ``"16,8,2.8"`` -> f-numbers (``inf``: no blur); anything but positive numbers is a BgganError."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise BgganError(f"{flag}: f-numbers such as 2.8 or 16,8,4 (inf: no blur), got {text!r}") from None
+    if not all(v > 0 for v in values):  # nan fails too
+        raise BgganError(f"{flag}: an f-number is a positive number, got {text!r}")
+    if len(set(values)) != len(values):
+        raise BgganError(f"{flag}: an f-number is given twice in {text!r}")
+    return values
+
+
+def sweep_name(relative: Path, f_number: float) -> Path:
+    """``holiday/a.jpg`` at f/2.8 -> ``holiday/a_f2.8.jpg`` (``a_noblur.jpg`` for inf)."""
+    tag = "noblur" if math.isinf(f_number) else f"f{f_number:g}"
+    return relative.with_name(f"{relative.stem}_{tag}{relative.suffix}")
+
+
+def strip_path(output: Path) -> Path:
+    """Where a sweep's strip goes, from one of its outputs: ``a_f2.8.jpg`` -> ``a_strip.jpg``."""
+    return output.with_name(f"{output.stem.rsplit('_', 1)[0]}_strip{output.suffix}")
 
 
 def find_photos(inputs: list[str]) -> list[tuple[Path, Path]]:
@@ -59,29 +95,35 @@ def find_photos(inputs: list[str]) -> list[tuple[Path, Path]]:
     return found
 
 
-def plan_jobs(inputs: list[str], out: Path, fmt: str) -> list[Job]:
-    """The jobs, with output names ``<relative path>.<format suffix>``; refuses clashes and outputs over inputs."""
+def plan_jobs(inputs: list[str], out: Path, fmt: str, f_numbers: list[float | None] | None = None,
+              sweep: bool = False) -> list[Job]:
+    """The jobs, with output names ``<relative path>.<format suffix>``, one per photo and f-number (``sweep``: named
+    by :func:`sweep_name`, and each photo's strip planned too); refuses clashes and outputs over inputs."""
     jobs, seen = [], {}
     for source, relative in find_photos(inputs):
         suffix = FORMATS[fmt] if fmt != "same" else (source.suffix.lower() if source.suffix.lower() in
                                                      PHOTO_SUFFIXES else ".png")
-        output = out / relative.with_suffix(suffix)
-        if output in seen:
-            raise BgganError(f"{source} and {seen[output]} would both be written to {output}")
-        if output.resolve() == source.resolve():
-            raise BgganError(f"{output} would replace its own input; choose another --out")
-        seen[output] = source
-        jobs.append(Job(source, output))
+        planned = [Job(source, out / (sweep_name(relative, f) if sweep else relative).with_suffix(suffix), f)
+                   for f in f_numbers or [None]]
+        for path in [j.output for j in planned] + ([strip_path(planned[0].output)] if sweep else []):
+            if path in seen:
+                raise BgganError(f"{source} and {seen[path]} would both be written to {path}")
+            if path.resolve() == source.resolve():
+                raise BgganError(f"{path} would replace its own input; choose another --out")
+            seen[path] = source
+        jobs += planned
     return jobs
 
 
-def select_jobs(out: Path, jobs: list[Job], overwrite: bool, skip_existing: bool) -> list[Job]:
-    """Refuse to replace existing outputs unless told; with ``skip_existing`` drop the jobs whose output exists."""
+def select_jobs(out: Path, jobs: list[Job], overwrite: bool, skip_existing: bool, sweep: bool = False) -> list[Job]:
+    """Refuse to replace existing outputs (and a sweep's strips) unless told; with ``skip_existing`` drop the jobs
+    whose output exists."""
     if out.exists() and not out.is_dir():
         raise BgganError(f"--out {out} is a file, expected a folder")
-    existing = [j for j in jobs if j.output.exists()]
+    paths = [j.output for j in jobs] + (sorted({strip_path(j.output) for j in jobs}) if sweep else [])
+    existing = [p for p in paths if p.exists()]
     if existing and not (overwrite or skip_existing):
-        raise BgganError(f"{len(existing)} output(s) exist already (first: {existing[0].output}); "
+        raise BgganError(f"{len(existing)} output(s) exist already (first: {existing[0]}); "
                          "pass --overwrite to replace them or --skip-existing to render only the others")
     return [j for j in jobs if not j.output.exists()] if skip_existing else jobs
 
@@ -104,33 +146,52 @@ def parse_tile(text: str) -> tuple[int, int] | None:
 
 
 def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quality: int,
-               overwrite: bool) -> tuple[int, list[str], float]:
-    """Render every job with a progress bar; returns (tiled photos, failure lines, seconds)."""
+               overwrite: bool, sweep: bool = False) -> tuple[int, list[str], float]:
+    """Render every job with a progress bar, each photo read once for all its f-numbers (``sweep``: then its strip,
+    :func:`bggan.render.strip.aperture_strip`); returns (tiled renders, failure lines, renders not written,
+    seconds)."""
     import torch
 
+    from bggan.images import write_rgb
+    from bggan.render.backends import set_aperture
     from bggan.render.photo import read_photo, write_photo
     from bggan.render.renderer import render_photo, tile_count
+    from bggan.render.strip import aperture_strip
 
-    failures, tiled = [], 0
+    failures, tiled, failed = [], 0, 0
     started = time.perf_counter()
-    bar = tqdm(jobs, desc="rendering", unit="photo", dynamic_ncols=True)
-    for job in bar:
-        bar.set_postfix_str(job.source.name, refresh=False)
+    bar = tqdm(total=len(jobs), desc="rendering", unit="photo", dynamic_ncols=True)
+    for source, group in itertools.groupby(jobs, key=lambda j: j.source):
+        group = list(group)
+        bar.set_postfix_str(source.name, refresh=False)
         try:
-            photo = read_photo(job.source)
+            photo = read_photo(source)
             if photo.note:
-                tqdm.write(f"{job.source}: {photo.note}")
+                tqdm.write(f"{source}: {photo.note}")
             tiles = tile_count(photo.size, options, backend.fixed_size)
-            tiled += tiles > 1
-            with tqdm(total=tiles, desc=f"  {job.source.name}", unit="tile", leave=False,
-                      disable=tiles == 1, dynamic_ncols=True) as tile_bar:
-                result = render_photo(photo, backend, options, backend.fixed_size, tile_bar.update)
-            write_photo(job.output, result, None if fmt == "same" else fmt, overwrite, quality)
+            renders, done = [], 0
+            for job in group:
+                set_aperture(backend, job.f_number)
+                tiled += tiles > 1
+                with tqdm(total=tiles, desc=f"  {source.name}", unit="tile", leave=False,
+                          disable=tiles == 1, dynamic_ncols=True) as tile_bar:
+                    result = render_photo(photo, backend, options, backend.fixed_size, tile_bar.update)
+                write_photo(job.output, result, None if fmt == "same" else fmt, overwrite, quality)
+                renders.append(result.rgb if result.bits == 8 else (result.rgb >> 8).astype("uint8"))
+                done += 1
+                bar.update()
+            if sweep:
+                strip = strip_path(group[0].output)
+                write_rgb(strip, aperture_strip(renders, [j.f_number for j in group]), overwrite,
+                          **({"quality": quality} if strip.suffix in (".jpg", ".webp") else {}))
         except (BgganError, MemoryError, torch.cuda.OutOfMemoryError) as e:
-            line = str(e) if isinstance(e, BgganError) else f"{job.source}: out of memory ({type(e).__name__})"
+            line = str(e) if isinstance(e, BgganError) else f"{source}: out of memory ({type(e).__name__})"
             failures.append(line)
+            failed += len(group) - done
+            bar.update(len(group) - done)
             tqdm.write(f"{PROG}: skipped {line}", file=sys.stderr)
-    return tiled, failures, time.perf_counter() - started
+    bar.close()
+    return tiled, failures, failed, time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
                         "AMX, 53-67 dB from fp32 measured; see the README) (default: %(default)s)")
     p.add_argument("--gpu-precision", choices=("fp16", "fp32"), default="fp16",
                    help="tflite-gpu backend: the GPU's default fp16, or fp32 (default: %(default)s)")
+    aperture = p.add_mutually_exclusive_group()
+    aperture.add_argument("--aperture", metavar="F", help="a model with the aperture as an input: render at f/F "
+                                                          "(1.8: EBB!'s look; inf: no blur)")
+    aperture.add_argument("--sweep", nargs="?", const=",".join(f"{f:g}" for f in DEFAULT_SWEEP), metavar="F,F,...",
+                          help="a model with the aperture as an input: render each photo at every f-number and side "
+                               "by side in NAME_strip (default: %(const)s)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     group.add_argument("--skip-existing", action="store_true", help="render only photos without an output yet")
@@ -166,24 +233,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.overlap < 0:
         raise BgganError(f"--overlap must be >= 0, got {args.overlap}")
     options = RenderOptions(parse_tile(args.tile), args.overlap, args.resize_like_released)
+    sweep = args.sweep is not None
+    if sweep and args.skip_existing:
+        raise BgganError("--skip-existing does not go with --sweep (a strip needs every render); use --overwrite")
+    f_numbers = (parse_f_numbers(args.sweep, "--sweep") if sweep else
+                 parse_f_numbers(args.aperture, "--aperture")[:1] if args.aperture is not None else [None])
 
     out = Path(args.out)
-    jobs = select_jobs(out, plan_jobs(args.inputs, out, args.format), args.overwrite, args.skip_existing)
-    from bggan.render.backends import backend_for
+    jobs = select_jobs(out, plan_jobs(args.inputs, out, args.format, f_numbers, sweep), args.overwrite,
+                       args.skip_existing, sweep)
+    from bggan.render.backends import backend_for, set_aperture
 
     # before anything is created
     backend = backend_for(args.weights, args.backend, args.device, args.gpu_precision, args.precision)
     try:
+        set_aperture(backend, f_numbers[0])  # a model and options that do not fit: one line, nothing written
         print(f"model: {backend.description}")
         if not jobs:
             print(f"nothing to render: every output exists in {out}")
             return 0
         make_folders(jobs, out)
-        tiled, failures, seconds = render_all(jobs, backend, options, args.format, args.quality, args.overwrite)
+        tiled, failures, failed, seconds = render_all(jobs, backend, options, args.format, args.quality,
+                                                      args.overwrite, sweep)
     finally:
         getattr(backend, "close", lambda: None)()  # the GPU backend's worker process
-    done = len(jobs) - len(failures)
-    print(f"rendered {done} of {len(jobs)} photo(s) in {seconds:.1f} s ({seconds / len(jobs):.2f} s/photo"
+    what = "render(s)" if len(f_numbers) > 1 else "photo(s)"
+    print(f"rendered {len(jobs) - failed} of {len(jobs)} {what} in {seconds:.1f} s ({seconds / len(jobs):.2f} s each"
           f"{f', {tiled} tiled' if tiled else ''}) -> {out}" + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from bggan.data.depth_maps import DEPTH_SUFFIXES, read_coc
+from bggan.data.depth_maps import DEPTH_SUFFIXES, depth_f_number, read_coc
 from bggan.data.paired import natural_key
 from bggan.errors import BgganError
 from bggan.images import read_rgb
@@ -33,21 +33,24 @@ class FilePairs(Dataset):
     Args:
         entries: ``(name, {role: path})`` in scoring order; roles are ``"pred"``, ``"input"``, ``"target"``,
             and ``"coc"`` for the target's depth file (:mod:`bggan.data.depth_maps`), read as ``(H, W)`` px.
+        f_numbers: the targets' f-numbers by name, where known: items then carry ``"f_number"``.
 
     Reading an item raises :class:`BgganError` (naming the file) for an unreadable image or depth file, or
     when the images (and map) of one pair differ in size.
     """
 
-    def __init__(self, entries: list[tuple[str, dict[str, Path]]]):
+    def __init__(self, entries: list[tuple[str, dict[str, Path]]], f_numbers: dict[str, float] | None = None):
         self.entries = list(entries)
+        self.f_numbers = dict(f_numbers or {})
 
     @classmethod
     def from_pairs(cls, pairs, coc: str | os.PathLike | None = None) -> FilePairs:
-        """From :class:`bggan.data.paired.Pair` records (``name``, ``source``, ``target``): roles input and target,
-        and the depth file of each name in folder ``coc`` when it has one."""
+        """From :class:`bggan.data.paired.Pair` records (``name``, ``source``, ``target``, ``f_number``): roles input
+        and target, the depth file of each name in folder ``coc`` when it has one, and the f-numbers known."""
         maps = files_by_stem(coc, DEPTH_SUFFIXES) if coc is not None else {}
         return cls([(p.name, {"input": Path(p.source), "target": Path(p.target),
-                              **({"coc": maps[p.name]} if p.name in maps else {})}) for p in pairs])
+                              **({"coc": maps[p.name]} if p.name in maps else {})}) for p in pairs],
+                   {p.name: p.f_number for p in pairs if getattr(p, "f_number", None) is not None})
 
     def name(self, index: int) -> str:
         return self.entries[index][0]
@@ -62,7 +65,7 @@ class FilePairs(Dataset):
         if len(set(sizes.values())) > 1:
             detail = ", ".join(f"{role} {h}x{w}" for role, (h, w) in sizes.items())
             raise BgganError(f"sizes differ: {detail} (HxW)")
-        return {"name": name, **images}
+        return {"name": name, **images, **({"f_number": self.f_numbers[name]} if name in self.f_numbers else {})}
 
 
 @dataclass
@@ -117,7 +120,8 @@ def pair_folders(pred: str | os.PathLike, target: str | os.PathLike, input: str 
     A name is scored only when every folder has it; other files are listed in ``unmatched`` (as
     ``folder/file``), and a name given to two files in one folder (``a.jpg``, ``a.png``) is ``ambiguous``.
     ``coc``: a folder of the targets' depth files (``NAME.npz`` or ``NAME.npy``, :mod:`bggan.data.depth_maps`);
-    a pair with one is also scored per band of its circle of confusion.
+    a pair with one is also scored per band of its circle of confusion, and grouped by the f-number its ``.npz``
+    names, if any.
     """
     folders = {"pred": Path(pred), "target": Path(target)}
     if input is not None:
@@ -138,4 +142,13 @@ def pair_folders(pred: str | os.PathLike, target: str | os.PathLike, input: str 
         else:
             unmatched += [f"{folders[role].name}/{files[name].name}" for role, (files, _) in found.items()
                           if name in files]
-    return Pairing(FilePairs(entries), unmatched, ambiguous)
+    f_numbers = {}
+    for name, paths in entries:
+        if paths.get("coc") is not None and paths["coc"].suffix == ".npz":
+            try:
+                f_number = depth_f_number(paths["coc"])
+            except BgganError:
+                continue  # reading the pair reports the broken file
+            if f_number is not None:
+                f_numbers[name] = f_number
+    return Pairing(FilePairs(entries, f_numbers), unmatched, ambiguous)

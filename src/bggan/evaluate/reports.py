@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -27,14 +28,16 @@ BAND_COLUMNS = tuple(f"{kind}_{band}" for band in BAND_NAMES for kind in ("psnr"
 
 def csv_rows(scores: list[ImageScore]) -> list[list[str]]:
     """Header and one row per image: :data:`CSV_COLUMNS`, then :data:`IDENTITY_COLUMNS` if any image has an input,
-    then :data:`BAND_COLUMNS` if any image has per-band numbers.
+    then :data:`BAND_COLUMNS` if any image has per-band numbers, then ``f_number`` if any pair carries one.
 
     Empty cells: LPIPS not computed, no timing (predictions from files), a band too small or flat to
     measure. PSNR may be ``inf``.
     """
     identity = any(s.identity is not None for s in scores)
     bands = any(s.model.bands is not None for s in scores)
-    rows = [list(CSV_COLUMNS) + (list(IDENTITY_COLUMNS) if identity else []) + (list(BAND_COLUMNS) if bands else [])]
+    apertures = any(s.f_number is not None for s in scores)
+    rows = [list(CSV_COLUMNS) + (list(IDENTITY_COLUMNS) if identity else []) + (list(BAND_COLUMNS) if bands else [])
+            + (["f_number"] if apertures else [])]
     for s in scores:
         row = [s.name, _number(s.model.psnr, 4), _number(s.model.ssim, 6), _number(s.model.lpips, 6),
                _number(s.seconds, 6)]
@@ -46,6 +49,8 @@ def csv_rows(scores: list[ImageScore]) -> list[list[str]]:
             for band in BAND_NAMES:
                 m, b = mine.get(band), base.get(band)
                 row += [_number(m and m.psnr, 4), _number(m and m.detail, 4), _number(b and b.detail, 4)]
+        if apertures:
+            row.append("" if s.f_number is None else f"{s.f_number:g}")
         rows.append(row)
     return rows
 
@@ -81,6 +86,30 @@ def metrics_table(scores: list[ImageScore], label: str = "model") -> str:
     if rows:
         lines += ["", bands_table(rows)]
     return "\n".join(lines)
+
+
+def full_stop(f_number: float) -> float:
+    """The full stop nearest ``f_number`` in exposure (``sqrt(2)**k``: 1, 1.4, 2, 2.8, ...); ``inf`` stays."""
+    return f_number if math.isinf(f_number) else 2 ** (round(2 * math.log2(f_number)) / 2)
+
+
+def f_number_table(scores: list[ImageScore]) -> str | None:
+    """Means per f-number of the targets, grouped by the nearest full stop (:func:`full_stop`; ``no blur`` first,
+    the widest aperture last), as :func:`comparison_table` rows named by the f-numbers each holds and their image
+    counts; ``None`` unless the pairs fall in at least two groups."""
+    groups = sorted({full_stop(s.f_number) for s in scores if s.f_number is not None}, reverse=True)
+    if len(groups) < 2:
+        return None
+    rows = []
+    for stop in groups:
+        group = [s for s in scores if s.f_number is not None and full_stop(s.f_number) == stop]
+        low, high = min(s.f_number for s in group), max(s.f_number for s in group)
+        name = "no blur" if math.isinf(stop) else f"f/{low:.2g}" if low == high else f"f/{low:.2g}-{high:.2g}"
+        rows.append((f"{name} ({len(group)} images)", mean_metrics(group), mean_seconds(group)))
+    unlabelled = [s for s in scores if s.f_number is None]
+    if unlabelled:
+        rows.append((f"no f-number ({len(unlabelled)} images)", mean_metrics(unlabelled), mean_seconds(unlabelled)))
+    return comparison_table(rows)
 
 
 def comparison_table(rows: list[tuple[str, Metrics, float | None]]) -> str:
@@ -132,7 +161,9 @@ def metrics_markdown(scores: list[ImageScore], scorer: Scorer, label: str = "mod
     lines = ["# bggan-eval", ""]
     if source:
         lines += [source, ""]
+    by_f_number = f_number_table(scores)
     lines += [f"{len(scores)} images scored, {len(skipped)} pairs skipped.", "", metrics_table(scores, label), "",
+              *([f"By the targets' f-number ({label}):", "", by_f_number, ""] if by_f_number else []),
               f"- Conventions: {scorer.conventions()}.",
               *([f"- Per band: {scorer.band_conventions()}."] if any(s.model.bands for s in scores) else []),
               f"- {lpips_note.rstrip('.')}.",

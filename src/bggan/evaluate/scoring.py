@@ -17,6 +17,7 @@ from bggan.evaluate.grids import band_picture, error_map
 from bggan.evaluate.metrics import Metrics, Scorer
 from bggan.evaluate.pairs import SkippedPair
 from bggan.images import to_tensor, to_uint8
+from bggan.models.condition import strength_for
 from bggan.models.glassnet import GlassNet
 
 
@@ -24,19 +25,22 @@ from bggan.models.glassnet import GlassNet
 class ImageScore:
     """The scores of one image: the model's output (or a given prediction), and the identity baseline if known.
 
-    ``seconds`` is the model's forward time (``None`` for predictions read from files); ``panels`` holds
-    the images for :func:`comparison_grid` (``[input,] output, target, error map``) when they were kept.
+    ``seconds`` is the model's forward time (``None`` for predictions read from files); ``f_number`` the target's
+    aperture when the pair carries it; ``panels`` holds the images for :func:`comparison_grid` (``[input,] output,
+    target, error map``) when they were kept.
     """
 
     name: str
     model: Metrics
     identity: Metrics | None = None
     seconds: float | None = None
+    f_number: float | None = None
     panels: list[np.ndarray] | None = field(default=None, repr=False, compare=False)
 
 
-def timed_forward(model: GlassNet, x: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """``model``'s final output for ``x`` ``(1, 3, H, W)`` in [-1, 1] (channels-last), and the seconds it took.
+def timed_forward(model: GlassNet, x: torch.Tensor, strength: float | None = None) -> tuple[torch.Tensor, float]:
+    """``model``'s final output for ``x`` ``(1, 3, H, W)`` in [-1, 1] (channels-last) at ``strength`` (a model with
+    the aperture as an input, :mod:`bggan.models.condition`), and the seconds it took.
 
     Synchronises CUDA around the call, so the time is the forward pass alone; on the CPU glibc keeps the memory
     the forward frees (:func:`bggan.allocator.freed_memory_kept`), as ``bggan-render`` does.
@@ -47,7 +51,7 @@ def timed_forward(model: GlassNet, x: torch.Tensor) -> tuple[torch.Tensor, float
         torch.cuda.synchronize(x.device)
     start = time.perf_counter()
     with freed_memory_kept(), torch.inference_mode():
-        out = model(x)[0]
+        out = model(x, strength)[0]
     if cuda:
         torch.cuda.synchronize(x.device)
     return out, time.perf_counter() - start
@@ -58,8 +62,9 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
     """Score every item of ``pairs``, with a progress bar; a pair that fails is skipped, not fatal.
 
     Args:
-        pairs: items ``{"name", "target", "input"?, "pred"?, "coc"?}`` of ``(H, W, 3)`` uint8 images. With
-            ``model`` the output is ``model(input)``; without, the item's ``"pred"``. The identity
+        pairs: items ``{"name", "target", "input"?, "pred"?, "coc"?, "f_number"?}`` of ``(H, W, 3)`` uint8 images.
+            With ``model`` the output is ``model(input)`` (at the item's f-number for a model with the aperture as
+            an input: an item without one is skipped); without, the item's ``"pred"``. The identity
             baseline (input vs target) is scored whenever the item has an input; the per-band numbers
             whenever it has the target's signed circle of confusion ``"coc"``, ``(H, W)`` float px.
         scorer: the metrics and their conventions.
@@ -80,12 +85,17 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
         try:
             item = pairs[i]
             x = to_tensor(item["input"]).to(scorer.device) if "input" in item else None
-            seconds = None
+            seconds, f_number = None, item.get("f_number")
             if model is not None:
+                strength = None
+                if model.condition is not None:
+                    if f_number is None:
+                        raise BgganError("the pair carries no f-number, which this generator takes as an input")
+                    strength = strength_for(f_number)
                 if not warm:
-                    timed_forward(model, x)
+                    timed_forward(model, x, strength)
                     warm = True
-                out, seconds = timed_forward(model, x)
+                out, seconds = timed_forward(model, x, strength)
                 pred_image = to_uint8(out.clamp(-1, 1))
             else:
                 out, pred_image = to_tensor(item["pred"]), item["pred"]
@@ -93,7 +103,7 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
             coc = torch.as_tensor(item["coc"], dtype=torch.float32)[None, None] if item.get("coc") is not None \
                 else None
             record = ImageScore(item["name"], scorer(out, target, coc),
-                                None if x is None else scorer(x, target, coc), seconds)
+                                None if x is None else scorer(x, target, coc), seconds, f_number)
         except BgganError as e:
             name = pairs.name(i) if hasattr(pairs, "name") else str(i)
             skipped.append(SkippedPair(name, str(e)))

@@ -2,7 +2,8 @@
 
 Every backend maps one image ``(H, W, 3)`` float32 in [-1, 1] (NHWC without the batch) to the bokeh image of the
 same shape and range. ``fixed_size`` is the only size an exported model takes (None: any size, the model pads to a
-multiple of 8 itself).
+multiple of 8 itself). A backend whose model takes the aperture as an input (``conditional``) renders at its
+``strength`` (``1.8 / f-number``, :mod:`bggan.models.condition`), set with :func:`set_aperture`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from bggan.errors import BgganError
+from bggan.models.condition import strength_for
 
 BACKENDS = ("torch", "onnx", "tflite", "tflite-gpu")
 #: In an export folder (bggan-export), the file each backend reads.
@@ -22,6 +24,26 @@ EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite", "tflite-
 
 
 PRECISIONS = ("fp32", "bf16")
+
+
+def set_aperture(backend, f_number: float | None) -> None:
+    """Render at ``f_number`` from now on (``inf``: no blur), or, with ``None``, the model's one fixed look.
+
+    Raises:
+        BgganError: a model with the aperture as an input without an f-number, one without it with an f-number,
+            or an f-number that is not positive.
+    """
+    conditional = getattr(backend, "conditional", False)
+    if f_number is None and conditional:
+        raise BgganError("this model takes the aperture as an input: pass --aperture F (e.g. 1.8, EBB!'s look; inf "
+                         "for no blur) or --sweep")
+    if f_number is not None and not conditional:
+        raise BgganError("--aperture and --sweep need a model trained with the aperture as an input "
+                         "(model.generator.condition); this one renders one fixed look")
+    try:
+        backend.strength = None if f_number is None else strength_for(f_number)
+    except ValueError as e:
+        raise BgganError(f"--aperture: {e}") from None
 
 
 def cpu_has_bf16() -> bool:
@@ -45,10 +67,10 @@ class TorchBackend:
 
     fixed_size: tuple[int, int] | None = None
     name = "torch"
+    strength: float | None = None  #: see :func:`set_aperture`
 
     def __init__(self, weights: str | os.PathLike, device: str | None = None, precision: str = "fp32") -> None:
         from bggan.devices import pick_device
-        from bggan.models.condition import require_unconditional
         from bggan.models.weights import load_generator
 
         if precision not in PRECISIONS:
@@ -59,13 +81,14 @@ class TorchBackend:
                              "this one has none, use fp32")
         self.precision = precision
         self.model = load_generator(weights, map_location=self.device).to(memory_format=torch.channels_last)
-        require_unconditional(self.model, "bggan-render", weights)
-        self.description = f"PyTorch on {self.device} ({precision}, channels_last), {Path(weights).name}"
+        self.conditional = self.model.condition is not None
+        aperture = f", the aperture as an input ({self.model.condition})" if self.conditional else ""
+        self.description = f"PyTorch on {self.device} ({precision}, channels_last{aperture}), {Path(weights).name}"
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None]  # channels_last view
         with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, self.precision == "bf16"):
-            final, _ = self.model(x)
+            final, _ = self.model(x, self.strength)
         return final[0].permute(1, 2, 0).float().cpu().numpy()
 
 
