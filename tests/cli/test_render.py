@@ -312,3 +312,44 @@ def test_aperture_misuse_is_one_line_and_writes_nothing(tmp_path, weights, apert
     err = capsys.readouterr().err.strip()
     assert err.startswith("bggan-render: error:") and "\n" not in err and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.export
+def test_an_exported_generator_with_the_aperture_as_input_renders_each_f_number_as_torch_does(
+        tmp_path, aperture_weights, capsys):
+    from bggan.export import ExportConfig, export
+
+    path, _ = aperture_weights
+    export(ExportConfig(weights=path, out=str(tmp_path / "exp"), size=(64, 96), gpu="off"), log=lambda line: None)
+    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
+    results = {}
+    for backend, model in [("torch", path), ("onnx", tmp_path / "exp"), ("tflite", tmp_path / "exp")]:
+        out = tmp_path / backend
+        assert render(tmp_path / "a.png", "--weights", model, "--out", out, "--backend", backend,
+                      "--sweep", "inf,2.8") == 0
+        results[backend] = {f: np.asarray(Image.open(out / f"a_{f}.png")).astype(int) for f in ("noblur", "f2.8")}
+    for backend in ("onnx", "tflite"):
+        for f in ("noblur", "f2.8"):
+            assert np.abs(results[backend][f] - results["torch"][f]).max() <= 1  # rounding only
+    assert np.abs(results["tflite"]["noblur"] - results["tflite"]["f2.8"]).mean() > 2
+    assert capsys.readouterr().out.count("the aperture as an input") == 3
+    assert render(tmp_path / "a.png", "--weights", tmp_path / "exp", "--out", tmp_path / "none") == 2
+    assert "pass --aperture F" in capsys.readouterr().err
+
+
+@pytest.mark.export
+def test_the_tflite_gpu_backend_passes_the_strength_too(tmp_path, aperture_weights, gpu_runtime, capsys):
+    from bggan.export import ExportConfig, export
+
+    export(ExportConfig(weights=aperture_weights[0], out=str(tmp_path / "exp"), size=(64, 96), gpu="off"),
+           log=lambda line: None)
+    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
+    results = {}
+    for backend in ("tflite", "tflite-gpu"):
+        assert render(tmp_path / "a.png", "--weights", tmp_path / "exp", "--out", tmp_path / backend, "--backend",
+                      backend, "--gpu-precision", "fp32", "--sweep", "inf,2.8") == 0
+        results[backend] = [np.asarray(Image.open(tmp_path / backend / f"a_{f}.png")).astype(int)
+                            for f in ("noblur", "f2.8")]
+    for cpu, gpu in zip(results["tflite"], results["tflite-gpu"], strict=True):
+        assert np.abs(cpu - gpu).max() <= 1
+    assert np.abs(results["tflite-gpu"][0] - results["tflite-gpu"][1]).mean() > 2

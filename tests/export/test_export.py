@@ -199,3 +199,40 @@ def test_missing_export_extra_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(BgganError, match=r"export extra is not installed \(missing onnx2tf\)"):
         export(ExportConfig(weights=tiny_weights(tmp_path / "g.safetensors"), out=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------- the aperture as an input
+
+
+@pytest.mark.parametrize("condition", ["channel", "film"])
+def test_a_generator_with_the_aperture_as_input_exports_with_two_inputs_at_every_hop(tmp_path, tf, condition):
+    from bggan.export.pipeline import PARITY_F_NUMBERS
+    from bggan.export.runners import tflite_inputs, tflite_interpreter
+    from bggan.models import GlassNet
+
+    torch.manual_seed(0)
+    model = GlassNet(c1=4, c2=6, n_res=1, init="he", condition=condition)
+    for film in (m for m in model.modules() if hasattr(m, "linear")):  # FiLM starts at zero: make it matter
+        torch.nn.init.normal_(film.linear.weight, std=0.5)
+    save_generator(model, tmp_path / "g.safetensors")
+    cfg = ExportConfig(weights=str(tmp_path / "g.safetensors"), out=str(tmp_path / "out"), size=(64, 96),
+                       gpu=gpu_mode())
+    lines = []
+    result = export(cfg, log=lines.append)
+    hops = ["export graph (pool norm, no concat)", "onnx (onnxruntime)", "saved_model", "model_float32.tflite",
+            "model_float16.tflite"]
+    assert [p.hop for p in result.parity] == hops and all(p.passed for p in result.parity)
+    assert result.parity[3].psnr > 100  # float32: rounding only, at every f-number
+    assert "each at no blur, f/8, f/2.8, f/1.4" in lines[0] and len(PARITY_F_NUMBERS) == 4
+    assert all(t.ops_allowed for t in result.tflite.values())
+    if result.gpu.status == "ran":
+        assert all(run.passed and run.fully_accelerated for run in result.gpu.runs)
+    interpreter = tflite_interpreter(tmp_path / "out" / "model_float32.tflite")
+    image, strength = tflite_inputs(interpreter)
+    assert list(image["shape"]) == [1, 64, 96, 3] and list(strength["shape"]) == [1, 1, 1, 1]
+    # the strength input matters: the same photo at f/1.4 and with no blur differs
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 64, 96, 3)).astype(np.float32)
+    outs = [run_tflite(tmp_path / "out" / "model_float32.tflite", x, strengths=np.array([s], np.float32))
+            for s in (0.0, 1.8 / 1.4)]
+    assert np.abs(outs[0] - outs[1]).mean() > 0.01
+    assert "second input, `strength`" in (tmp_path / "out" / "report.md").read_text()

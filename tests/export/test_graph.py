@@ -36,6 +36,34 @@ def test_export_size_must_be_a_multiple_of_8(tiny_glassnet):
         ExportGraph(tiny_glassnet, 100, 96)
 
 
-def test_a_generator_with_the_aperture_as_input_is_not_exported_yet():
-    with pytest.raises(BgganError, match="aperture as an input"):
-        ExportGraph(GlassNet(c1=4, c2=6, n_res=1, condition="channel"), 64, 96)
+def _conditional(condition):
+    torch.manual_seed(0)
+    model = GlassNet(c1=4, c2=6, n_res=2, init="he", condition=condition).eval()
+    for film in (m for m in model.modules() if hasattr(m, "linear")):  # FiLM starts at zero: make it matter
+        torch.nn.init.normal_(film.linear.weight, std=0.5)
+        torch.nn.init.normal_(film.linear.bias, std=0.3)
+    return model
+
+
+@pytest.mark.parametrize("condition", ["channel", "film"])
+def test_export_graph_takes_the_strength_and_computes_what_glassnet_computes(condition):
+    model = _conditional(condition)
+    x = torch.rand(1, 3, 64, 96) * 2 - 1
+    graph = ExportGraph(model, 64, 96)
+    with torch.no_grad():
+        outputs = {}
+        for s in (0.0, 0.225, 1.286):
+            expected = model(x, s)[0]
+            outputs[s] = graph(x, torch.full((1, 1, 1, 1), s))
+            assert (outputs[s] - expected).abs().max() < 5e-5
+    assert (outputs[0.0] - outputs[1.286]).abs().mean() > 0.05  # the strength changes the output
+    program = torch.export.export(graph, (torch.zeros(1, 3, 64, 96), torch.ones(1, 1, 1, 1)))
+    ops = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert not any(name in op for op in ops for name in ("cat", "expand", "repeat"))  # no map built by broadcast
+
+
+def test_export_graph_needs_the_strength_exactly_when_the_generator_takes_one(tiny_glassnet):
+    with pytest.raises(ValueError, match="takes the strength"):
+        ExportGraph(_conditional("channel"), 64, 96)(torch.zeros(1, 3, 64, 96))
+    with pytest.raises(ValueError, match="takes no strength"):
+        ExportGraph(tiny_glassnet, 64, 96)(torch.zeros(1, 3, 64, 96), torch.ones(1, 1, 1, 1))

@@ -52,7 +52,7 @@ class GpuHop:
 
 
 def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: str,
-            thresholds: dict[str, float], log=print) -> GpuHop:
+            thresholds: dict[str, float], log=print, strengths: np.ndarray | None = None) -> GpuHop:
     """Run ``files`` on the GPU accelerator at both precisions and compare with ``reference``.
 
     Args:
@@ -61,6 +61,7 @@ def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: 
         mode: ``"auto"`` (skipped, with the reason, when there is no runtime or no Vulkan device),
             ``"required"`` (then that fails the export) or ``"off"``.
         thresholds: minimum PSNR (dB) by precision, ``{"fp32": 60, "fp16": 40}``.
+        strengths: ``(N,)``, one per image, for a model with the aperture as an input (its ``1x1x1x1`` input).
 
     Raises:
         ExportFailed: a judged file was refused, not fully accelerated or below its threshold; or
@@ -73,7 +74,8 @@ def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: 
         runtime = find_runtime()
         for path in files:
             for precision in PRECISIONS:
-                hop.runs.append(_run_one(runtime, path, precision, images, reference, thresholds, hop, log))
+                hop.runs.append(_run_one(runtime, path, precision, images, reference, thresholds, hop, log,
+                                         strengths))
     except GpuRuntimeMissing as e:
         if mode == "required":
             raise ExportFailed(f"the GPU hop is required (gpu=required) but {e}") from None
@@ -82,8 +84,17 @@ def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: 
     return hop
 
 
+def _feed(model: GpuModel, image: np.ndarray, strength: float | None) -> dict[str, np.ndarray] | np.ndarray:
+    """One image ``(H, W, 3)`` as the model's input, with its strength in the ``1x1x1x1`` input if there is one."""
+    if strength is None:
+        return image[None]
+    (name,) = [n for n, spec in model.inputs.items() if list(spec["shape"]) == [1, 1, 1, 1]]
+    (other,) = [n for n in model.inputs if n != name]
+    return {other: image[None], name: np.full((1, 1, 1, 1), strength, np.float32)}
+
+
 def _run_one(runtime: GpuRuntime, path: Path, precision: str, images: np.ndarray, reference: np.ndarray,
-             thresholds: dict[str, float], hop: GpuHop, log) -> GpuRun:
+             thresholds: dict[str, float], hop: GpuHop, log, strengths: np.ndarray | None = None) -> GpuRun:
     judged = path.name.startswith("model_float")
     run = GpuRun(path.name, precision, judged)
     try:
@@ -102,7 +113,7 @@ def _run_one(runtime: GpuRuntime, path: Path, precision: str, images: np.ndarray
         else:
             outputs = []
             for i, image in enumerate(images):
-                (y,) = model.run(image[None]).values()
+                (y,) = model.run(_feed(model, image, None if strengths is None else float(strengths[i]))).values()
                 outputs.append(y[0])
                 if i == 0:
                     run.first_run_s = round(model.last_run_s, 2)

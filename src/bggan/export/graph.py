@@ -11,7 +11,15 @@ input size and returns the final image only. Compared with ``GlassNet.forward`` 
 * has only static shapes: paddings and pool windows are Python ints, so the traced graph holds
   no Shape/Gather arithmetic.
 
-Input ``(1, 3, H, W)`` in [-1, 1], ``H`` and ``W`` multiples of 8 -> ``(1, 3, H, W)`` in [-1, 1].
+Input ``(1, 3, H, W)`` in [-1, 1], ``H`` and ``W`` multiples of 8 -> ``(1, 3, H, W)`` in [-1, 1]. A generator with
+the aperture as an input (:mod:`bggan.models.condition`) also takes its strength, ``(1, 1, 1, 1)`` float32
+(``1.8 / f-number``, 0 for no blur), and uses it in GPU-friendly ops only:
+
+* ``"channel"``: the constant strength channel is never built by a broadcast or a concat. Its share of a stage's
+  first convolution is ``- conv(-s_map, K_s)`` with ``-s_map = zeros - s``, where the zeros are a 1x1 convolution
+  of the photo with a zero kernel (exact: ``0 * x`` sums to 0) and ``- s`` is the only broadcast, of one value.
+* ``"film"``: each residual branch is scaled and shifted per channel, ``gamma = s * w + b``: MUL and SUB of
+  ``(1, C, 1, 1)`` maps, then of the branch by them.
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ from torch import nn
 
 from bggan.errors import BgganError
 from bggan.models.blocks import InstanceNorm, ResidualBlock, same_padding
-from bggan.models.condition import require_unconditional
 from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet
 
 
@@ -36,17 +43,19 @@ def conv_same(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor | None = No
     return F.conv2d(x, conv.weight if weight is None else weight, conv.bias if bias else None, conv.stride)
 
 
-def conv_split(parts: list[torch.Tensor], conv: nn.Conv2d | nn.ConvTranspose2d) -> torch.Tensor:
+def conv_split(parts: list[torch.Tensor], conv: nn.Conv2d | nn.ConvTranspose2d,
+               negated_last: bool = False) -> torch.Tensor:
     """``conv(torch.cat(parts, 1))`` as one convolution per part, combined with Sub (see :func:`residual`).
 
-    ``conv(cat(a, b)) == conv(a, K_a) - conv(b, -K_b)``; the bias goes to the first part.
+    ``conv(cat(a, b)) == conv(a, K_a) - conv(b, -K_b)``; the bias goes to the first part. ``negated_last``: the
+    last part is given as its negative, ``-b`` (then ``- conv(-b, K_b)``).
     """
     transposed = isinstance(conv, nn.ConvTranspose2d)
     kernels = conv.weight.split([int(p.shape[1]) for p in parts], dim=0 if transposed else 1)
     out = None
     for i, (part, kernel) in enumerate(zip(parts, kernels, strict=True)):
         bias = conv.bias if i == 0 else None
-        kernel = kernel if i == 0 else -kernel
+        kernel = kernel if i == 0 or (negated_last and i == len(parts) - 1) else -kernel
         if transposed:
             y = F.conv_transpose2d(part, kernel, bias, conv.stride, conv.padding)
         else:
@@ -55,15 +64,31 @@ def conv_split(parts: list[torch.Tensor], conv: nn.Conv2d | nn.ConvTranspose2d) 
     return out
 
 
-def residual(x: torch.Tensor, block: ResidualBlock) -> torch.Tensor:
+def residual(x: torch.Tensor, block: ResidualBlock, strength: torch.Tensor | None = None) -> torch.Tensor:
     """The residual block with its skip as ``x - (-y)``: exact, and never an Add of two feature maps.
 
     onnx2tf 1.29's Add compares its NHWC result with the ONNX (NCHW) output shape and, when they
     differ, transposes both inputs to NCHW; later ops then guess the layout back, wrongly where a
-    channel count equals a spatial size. Sub has no such step.
+    channel count equals a spatial size. Sub has no such step. A FiLM block (``strength`` ``(1, 1, 1, 1)``)
+    scales and shifts its branch: ``-(y (1 + gamma) + beta) = (-y) (1 + gamma) - beta``.
     """
     y = F.relu(block.norm1.pooled(conv_same(x, block.conv1)))
-    return F.relu(x - block.norm2.pooled(conv_same(y, block.conv2), negate=True))
+    negated = block.norm2.pooled(conv_same(y, block.conv2), negate=True)
+    if block.film is not None:
+        weight, bias = block.film.linear.weight[:, 0], block.film.linear.bias  # (2C,): gamma then beta
+        c = negated.shape[1]
+        gamma = strength * weight[:c].view(1, c, 1, 1) - (-1 - bias[:c]).view(1, c, 1, 1)  # 1 + gamma
+        beta = strength * weight[c:].view(1, c, 1, 1) - (-bias[c:]).view(1, c, 1, 1)
+        negated = negated * gamma - beta
+    return F.relu(x - negated)
+
+
+def negated_strength_map(x: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """``(1, 1, H, W)`` filled with ``-strength`` (``strength`` ``(1, 1, 1, 1)``), built from ``x`` ``(1, C, H, W)``
+    without a broadcast of a map: a 1x1 convolution with a zero kernel (zeros, exactly, for finite ``x``) minus the
+    strength. Negated because a SUB of the one value converts to plain TFLite ops where an ADD gained a RESHAPE and
+    ``+ (-s)`` a NEG (neither on the GPU list); :func:`conv_split` takes it with ``negated_last``."""
+    return F.conv2d(x, x.new_zeros(1, x.shape[1], 1, 1)) - strength
 
 
 class ExportGraph(nn.Module):
@@ -78,32 +103,38 @@ class ExportGraph(nn.Module):
         super().__init__()
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < SIZE_MULTIPLE:
             raise BgganError(f"export size must be multiples of {SIZE_MULTIPLE} (HxW), got {height}x{width}")
-        require_unconditional(generator, "the export")
         self.generator = generator.eval()
-        self.height, self.width = height, width
+        self.height, self.width, self.condition = height, width, generator.condition
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(1, 3, H, W)``, and ``strength`` ``(1, 1, 1, 1)`` for a generator with the aperture as an input."""
+        if (strength is None) != (self.condition is None):
+            raise ValueError("this graph takes the strength as a second input" if strength is None
+                             else "this graph takes no strength")
         rough_stage, refine_stage = self.generator.rough, self.generator.refine
-        y = x
-        for layer in rough_stage.encoder:
+        channel = self.condition == "channel"
+        s_map = negated_strength_map(x, strength) if channel else None
+        y = F.relu(conv_split([x, s_map], rough_stage.encoder[0][0], negated_last=True)) if channel else x
+        for layer in rough_stage.encoder[1:] if channel else rough_stage.encoder:
             y = F.relu(conv_same(y, layer[0]))
         e4 = y
         for block in rough_stage.res:
-            y = residual(y, block)
+            y = residual(y, block, strength)
         y = F.relu(conv_split([y, e4], rough_stage.decoder[0][0]))
         for layer in rough_stage.decoder[1:]:
             y = F.relu(F.conv_transpose2d(y, layer[0].weight, layer[0].bias, layer[0].stride, layer[0].padding))
         rough = torch.tanh(conv_same(y, rough_stage.out))
 
         feats = []
-        y = F.relu(conv_split([rough, x - rough], refine_stage.encoder[0][0]))
+        y = F.relu(conv_split([rough, x - rough, *([s_map] if channel else [])], refine_stage.encoder[0][0],
+                              negated_last=channel))
         feats.append(y)
         for layer in refine_stage.encoder[1:]:
             y = F.relu(conv_same(y, layer[0]))
             feats.append(y)
         y = F.relu(conv_same(y, refine_stage.bridge[0]))
         for block in refine_stage.res:
-            y = residual(y, block)
+            y = residual(y, block, strength)
         for up, skip in zip(refine_stage.decoder, feats[:0:-1], strict=True):
             y = F.relu(conv_split([skip, y], up[0]))
         return torch.tanh(conv_same(y, refine_stage.out))

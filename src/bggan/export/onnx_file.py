@@ -29,10 +29,13 @@ from bggan.export.graph import ExportGraph
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "bokeh"
+#: The second input of a generator with the aperture as an input: ``1x1x1x1`` float32, ``1.8 / f-number``.
+STRENGTH_NAME = "strength"
 
 
 def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
-    """Export ``graph`` at its fixed size into ``path`` (ONNX, opset 18, NCHW ``1x3xHxW`` float32).
+    """Export ``graph`` at its fixed size into ``path`` (ONNX, opset 18, NCHW ``1x3xHxW`` float32, and ``strength``
+    ``1x1x1x1`` float32 for a generator with the aperture as an input).
 
     Returns:
         onnx2tf op replacements (``param_replacement_file`` entries), one per ConvTranspose.
@@ -40,10 +43,11 @@ def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
     import onnx
     import onnxsim
 
-    example = torch.zeros(1, 3, graph.height, graph.width)
+    example = (torch.zeros(1, 3, graph.height, graph.width),) + ((torch.ones(1, 1, 1, 1),) if graph.condition else ())
+    names = [INPUT_NAME] + ([STRENGTH_NAME] if graph.condition else [])
     with torch.no_grad(), _exporter_quiet():
-        torch.onnx.export(graph, (example,), str(path), dynamo=True, opset_version=OPSET, verbose=False,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], external_data=False)
+        torch.onnx.export(graph, example, str(path), dynamo=True, opset_version=OPSET, verbose=False,
+                          input_names=names, output_names=[OUTPUT_NAME], external_data=False)
     model, ok = onnxsim.simplify(onnx.load(str(path)))
     if not ok:
         raise RuntimeError("onnxsim could not validate the simplified graph")

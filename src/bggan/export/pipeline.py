@@ -13,16 +13,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from bggan.errors import BgganError, ExportFailed
 from bggan.export.gpu_hop import GpuHop, gpu_hop
 from bggan.export.meter import Meter, peak_rss_bytes
 from bggan.export.parity import Parity, compare
 from bggan.export.tflite_check import TfliteCheck
 from bggan.files import FILE_MODE, sha256
+from bggan.models.condition import strength_for
+from bggan.render.strip import aperture_label
 
 FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
 
 EXTRA_MODULES = ("onnx", "onnxscript", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai_edge_litert")
+#: The f-numbers every hop of a generator with the aperture as an input is checked at (inf: no blur): each
+#: parity image at each of them.
+PARITY_F_NUMBERS = (float("inf"), 8.0, 2.8, 1.4)
 
 
 @dataclass
@@ -193,16 +200,19 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     with meter.step("images"):
         n_images = max(cfg.parity_images, cfg.calibration_count if cfg.int8 else 0)
         images = export_images(n_images, h, w, cfg.calibration_dir, cfg.seed)
-        x = to_model_nhwc(images[:cfg.parity_images])
+        x, strengths = parity_inputs(to_model_nhwc(images[:cfg.parity_images]), generator.condition is not None)
     source = cfg.calibration_dir or f"synthetic pairs, seeds {cfg.seed}..{cfg.seed + n_images - 1}"
-    log(f"[1/6] {len(images)} image(s) at {h}x{w} from {source}")
+    log(f"[1/6] {len(images)} image(s) at {h}x{w} from {source}"
+        + (f"; each at {', '.join(aperture_label(f) for f in PARITY_F_NUMBERS)} (the aperture is an input)"
+           if strengths is not None else ""))
 
     with meter.step("pytorch"):
         with SquaredDeviationPeak(generator) as peak:
-            reference = run_torch(generator, x)
+            reference = run_torch(generator, x, strengths)
         result.squared_deviation_max = peak.value
         graph = ExportGraph(generator, h, w)
-        check(compare("export graph (pool norm, no concat)", reference, run_torch(graph, x), thresholds["float32"]))
+        check(compare("export graph (pool norm, no concat)", reference, run_torch(graph, x, strengths),
+                      thresholds["float32"]))
         if result.squared_deviation_max > FP16_MAX:
             log(f"  warning: a normalization's squared deviation reaches {result.squared_deviation_max:.4g} here, past "
                 f"fp16's {FP16_MAX:g}: on a GPU's fp16 path that block overflows (fp32 is fine)")
@@ -214,16 +224,17 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
         result.onnx_ops = onnx_op_census(onnx_path)
         if "InstanceNormalization" in result.onnx_ops or "AveragePool" not in result.onnx_ops:
             raise ExportFailed(f"model.onnx: normalization is not in average-pool form ({result.onnx_ops})")
-        check(compare("onnx (onnxruntime)", reference, run_onnx(onnx_path, x), thresholds["float32"]))
+        check(compare("onnx (onnxruntime)", reference, run_onnx(onnx_path, x, strengths=strengths),
+                      thresholds["float32"]))
 
     log("[3/6] ONNX -> TensorFlow SavedModel (onnx2tf, NHWC)")
     saved_model = staging / "saved_model"
     with meter.step("tensorflow"):
         keras_model = onnx_to_keras(onnx_path, replacements, staging / "work", onnx2tf_samples(images))
-        save_saved_model(keras_model, saved_model, h, w)
+        save_saved_model(keras_model, saved_model, h, w, strength=strengths is not None)
         del keras_model
         shutil.rmtree(staging / "work", ignore_errors=True)
-        check(compare("saved_model", reference, run_saved_model(saved_model, x), thresholds["float32"]))
+        check(compare("saved_model", reference, run_saved_model(saved_model, x, strengths), thresholds["float32"]))
 
     kinds = ["float32", "float16"] + (["int8_dynamic_range"] if cfg.int8_dynamic_range else []) \
         + (["int8"] if cfg.int8 else [])
@@ -233,8 +244,8 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
         path = staging / f"model_{kind}.tflite"
         with meter.step(f"tflite_{kind}"):
             calibration = to_model_nhwc(images[:cfg.calibration_count]) if kind == "int8" else ()
-            write_tflite(saved_model, path, kind, (image[None] for image in calibration))
-            y = run_tflite(path, x, cfg.threads)
+            write_tflite(saved_model, path, kind, calibration_samples(calibration, strengths is not None))
+            y = run_tflite(path, x, cfg.threads, strengths)
             if kind == "float32":
                 tflite_float32 = y
             check(compare(path.name, reference, y, thresholds.get(kind)))
@@ -253,13 +264,33 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     log("[6/6] LiteRT's GPU accelerator, no CPU fallback (fp32 and fp16)")
     with meter.step("gpu"):
         result.gpu = gpu_hop([staging / name for name in result.tflite], x, reference, cfg.gpu,
-                             {"fp32": cfg.min_psnr_gpu_fp32, "fp16": cfg.min_psnr_gpu_fp16}, log)
+                             {"fp32": cfg.min_psnr_gpu_fp32, "fp16": cfg.min_psnr_gpu_fp16}, log, strengths)
         if result.gpu.status == "ran":
             kind = "a software GPU: its timings are not a phone's" if result.gpu.software else "a GPU"
             log(f"  adapter: {result.gpu.adapter} ({kind})")
     result.peak_rss_gb = round(peak_rss_bytes() / 2**30, 2)
     result.seconds = round(time.perf_counter() - start, 1)
     return result
+
+
+def parity_inputs(images: np.ndarray, conditional: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The parity inputs: ``images`` ``(N, H, W, 3)`` as they are, or for a generator with the aperture as an
+    input each of them at every f-number of :data:`PARITY_F_NUMBERS`, with those strengths ``(N * K,)``."""
+    if not conditional:
+        return images, None
+    strengths = np.array([strength_for(f) for f in PARITY_F_NUMBERS], np.float32)
+    return np.repeat(images, len(strengths), axis=0), np.tile(strengths, len(images))
+
+
+def calibration_samples(images: np.ndarray, conditional: bool) -> list:
+    """int8 calibration inputs: each image ``(1, H, W, 3)``, or for two inputs ``{image, strength}`` with the
+    strengths spread over :data:`PARITY_F_NUMBERS` in turn."""
+    from bggan.export.onnx_file import INPUT_NAME, STRENGTH_NAME
+
+    if not conditional:
+        return [image[None] for image in images]
+    return [{INPUT_NAME: image[None], STRENGTH_NAME: np.full((1, 1, 1, 1), strength_for(
+        PARITY_F_NUMBERS[i % len(PARITY_F_NUMBERS)]), np.float32)} for i, image in enumerate(images)]
 
 
 def as_dict(result: ExportResult) -> dict:

@@ -8,8 +8,9 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from bggan.export.pipeline import ExportConfig, ExportResult, as_dict
+from bggan.export.pipeline import PARITY_F_NUMBERS, ExportConfig, ExportResult, as_dict
 from bggan.files import atomic_output
+from bggan.render.strip import aperture_label
 
 PACKAGES = ("bggan", "torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai-edge-litert")
 
@@ -20,6 +21,12 @@ image in the same range (`(y + 1) * 127.5`, rounded and clipped, gives 8-bit pix
 - `saved_model/` and `model_*.tflite`: NHWC, input `image` `1xHxWx3`, output `bokeh` `1xHxWx3`.
 The size is fixed: normalization is built from average pooling over whole feature maps, so its
 windows are constants of this export. Pad or resize other photos to this size first."""
+
+APERTURE_USAGE = """\
+This generator takes the aperture as a second input, `strength`, float32 `1x1x1x1` in every file:
+`1.8 / f-number` (f/1.8, EBB!'s look: 1; f/2.8: 0.64; f/16: 0.11; 0: no blur; trained up to f/1.4, 1.29).
+It adds no op outside the GPU list: the strength channel is `zeros - strength` (a 1x1 convolution of the
+photo with a zero kernel, then one SUB) or FiLM's per-channel MUL and SUB."""
 
 REMAINING = """\
 Left in the TFLite graph, and why: CONV_2D and TRANSPOSE_CONV (the network; stride-2 'same'
@@ -97,8 +104,11 @@ def markdown(result: ExportResult, cfg: ExportConfig, versions: dict[str, str]) 
     lines = [f"# bggan export, {h}x{w}", "",
              (f"Generator: {result.source.get('generator')}, from `{result.source.get('weights')}` "
               f"(sha256 {str(result.source.get('sha256'))[:16]}..., EMA preferred: {cfg.ema})."), "",
-             USAGE, "", "## Parity", "",
-             f"On {cfg.parity_images} image(s) from {cfg.calibration_dir or 'the synthetic generator'}; PSNR on [-1, 1].",
+             USAGE, "", *([APERTURE_USAGE, ""] if result.source.get("config", {}).get("condition") else []),
+             "## Parity", "",
+             f"On {cfg.parity_images} image(s) from {cfg.calibration_dir or 'the synthetic generator'}"
+             + (f", each at {', '.join(aperture_label(f) for f in PARITY_F_NUMBERS)}"
+                if result.source.get("config", {}).get("condition") else "") + "; PSNR on [-1, 1].",
              "", "| model | against | max abs error | PSNR (dB) | threshold | |", "|---|---|---|---|---|---|"]
     for p in result.parity:
         rule = "reported" if p.min_psnr is None else f">= {p.min_psnr:g}"

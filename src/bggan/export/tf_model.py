@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME
+from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
 from bggan.export.tflite_rewrite import unfuse_transpose_conv_activations
 from bggan.quiet import TENSORFLOW_NOISE, filtered_stderr, import_tensorflow
 
@@ -82,13 +82,17 @@ def onnx_to_keras(onnx_path: Path, replacements: list[dict], workdir: Path, samp
             raise RuntimeError(f"onnx2tf stopped (exit code {e.code}); its message is above") from None
 
 
-def save_saved_model(model, path: Path, height: int, width: int) -> None:
+def save_saved_model(model, path: Path, height: int, width: int, strength: bool = False) -> None:
     """Write ``model`` as a SavedModel with one signature, ``serving_default``: ``image`` -> ``bokeh``,
-    both ``(1, H, W, 3)`` float32 in [-1, 1]."""
+    both ``(1, H, W, 3)`` float32 in [-1, 1] (``strength``: also ``strength``, ``(1, 1, 1, 1)`` float32)."""
     tf = import_tensorflow()
 
     spec = tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME)
-    serve = tf.function(lambda image: {OUTPUT_NAME: model(image)}, input_signature=[spec])
+    if strength:
+        specs = [spec, tf.TensorSpec([1, 1, 1, 1], tf.float32, name=STRENGTH_NAME)]
+        serve = tf.function(lambda image, strength: {OUTPUT_NAME: model([image, strength])}, input_signature=specs)
+    else:
+        serve = tf.function(lambda image: {OUTPUT_NAME: model(image)}, input_signature=[spec])
     root = tf.Module()
     root.serve = serve
     root.weights = list(model.variables)  # onnx2tf embeds weights as constants; kept in case a version does not
@@ -100,7 +104,8 @@ def write_tflite(saved_model: Path, path: Path, kind: str, representative: Itera
 
     ``kind``: ``float32``; ``float16`` (fp16 weights, run in fp16 by the GPU delegate); ``int8_dynamic_range``
     (int8 weights, float activations); ``int8`` (full-integer ops calibrated on ``representative``, NHWC
-    float32 images in [-1, 1]; float32 input and output, quantized at the ends).
+    float32 images in [-1, 1], or ``{input name: array}`` for a model with two inputs; float32 input and output,
+    quantized at the ends).
     """
     tf = import_tensorflow()
 
@@ -112,10 +117,10 @@ def write_tflite(saved_model: Path, path: Path, kind: str, representative: Itera
     if kind == "float16":
         converter.target_spec.supported_types = [tf.float16]
     elif kind == "int8":
-        samples = [np.asarray(x, np.float32) for x in representative]
+        samples = [x if isinstance(x, dict) else np.asarray(x, np.float32) for x in representative]
         if not samples:
             raise ValueError("int8 needs calibration images")
-        converter.representative_dataset = lambda: ([x] for x in samples)
+        converter.representative_dataset = lambda: (x if isinstance(x, dict) else [x] for x in samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     with filtered_stderr(TENSORFLOW_NOISE):
         flatbuffer = converter.convert()

@@ -21,8 +21,6 @@ import math
 import torch
 from torch import nn
 
-from bggan.errors import BgganError
-
 #: EBB!'s aperture: strength 1.
 REFERENCE_F_NUMBER = 1.8
 #: ``GlassNet(condition=...)`` values besides None.
@@ -38,18 +36,6 @@ def strength_for(f_number: float) -> float:
     if not isinstance(f_number, int | float) or math.isnan(f_number) or f_number <= 0:
         raise ValueError(f"an f-number is a positive number (f/1.4, f/22), got {f_number!r}")
     return REFERENCE_F_NUMBER / f_number
-
-
-def require_unconditional(model: nn.Module, what: str, source: object = None) -> None:
-    """One line for a generator with the aperture as an input where ``what`` cannot pass one yet.
-
-    Raises:
-        BgganError: ``model.condition`` is set.
-    """
-    if model.condition is not None:
-        prefix = f"{source}: " if source is not None else ""
-        raise BgganError(f"{prefix}this generator takes the aperture as an input (condition={model.condition}); "
-                         f"{what} cannot pass one yet")
 
 
 def strength_tensor(strength: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:

@@ -96,9 +96,10 @@ class OnnxBackend:
     """An exported ``model.onnx`` (NCHW, fixed size) on ONNX Runtime's CPU provider."""
 
     name = "onnx"
+    strength: float | None = None
 
     def __init__(self, path: Path, threads: int = 0) -> None:
-        from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME
+        from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
         from bggan.export.runners import onnx_session
 
         try:
@@ -106,33 +107,44 @@ class OnnxBackend:
             shape = self.session.get_inputs()[0].shape
         except Exception as e:  # noqa: BLE001  (ONNX Runtime's own types, e.g. InvalidProtobuf, derive from Exception)
             raise BgganError(f"{path}: not an ONNX model ONNX Runtime can load ({str(e).splitlines()[0]})") from None
-        self.names = INPUT_NAME, OUTPUT_NAME
+        self.names = INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
+        self.conditional = STRENGTH_NAME in {i.name for i in self.session.get_inputs()}
         self.fixed_size = _fixed(shape[2:4], path)
-        self.description = f"ONNX Runtime (CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+        self.description = (f"ONNX Runtime (CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+                            + (", the aperture as an input" if self.conditional else ""))
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        inp, out = self.names
-        return self.session.run([out], {inp: image.transpose(2, 0, 1)[None]})[0][0].transpose(1, 2, 0)
+        inp, out, strength = self.names
+        feed = {inp: image.transpose(2, 0, 1)[None]}
+        if self.conditional:
+            feed[strength] = np.full((1, 1, 1, 1), self.strength, np.float32)
+        return self.session.run([out], feed)[0][0].transpose(1, 2, 0)
 
 
 class TfliteBackend:
     """An exported ``.tflite`` model (NHWC, fixed size) on LiteRT's CPU interpreter (XNNPACK)."""
 
     name = "tflite"
+    strength: float | None = None
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        from bggan.export.runners import tflite_interpreter
+        from bggan.export.runners import tflite_inputs, tflite_interpreter
 
         try:
             self.interpreter = tflite_interpreter(path, threads or os.cpu_count() or 1)
+            self.input, self.strength_input = tflite_inputs(self.interpreter)
         except (ValueError, RuntimeError) as e:
             raise BgganError(f"{path}: not a TFLite model LiteRT can load ({str(e).splitlines()[0]})") from None
-        self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.conditional = self.strength_input is not None
         self.fixed_size = _fixed(self.input["shape"][1:3], path)
-        self.description = f"TFLite (LiteRT, CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+        self.description = (f"TFLite (LiteRT, CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+                            + (", the aperture as an input" if self.conditional else ""))
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         self.interpreter.set_tensor(self.input["index"], image[None].astype(np.float32))
+        if self.conditional:
+            self.interpreter.set_tensor(self.strength_input["index"], np.full((1, 1, 1, 1), self.strength, np.float32))
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])[0].copy()
 
@@ -149,6 +161,7 @@ class TfliteGpuBackend:
     """
 
     name = "tflite-gpu"
+    strength: float | None = None
 
     def __init__(self, path: Path, precision: str = "fp16") -> None:
         from bggan.litert_gpu import GpuModel
@@ -157,13 +170,20 @@ class TfliteGpuBackend:
         if not self.model.fully_accelerated:
             self.model.close()
             raise BgganError(f"{path}: not fully accelerated on the GPU ({self.model.adapter})")
-        (shape,) = [spec["shape"] for spec in self.model.inputs.values()]
-        self.fixed_size = _fixed(shape[1:3], path)
+        shapes = {name: list(spec["shape"]) for name, spec in self.model.inputs.items()}
+        self.strength_name = next((name for name, shape in shapes.items() if shape == [1, 1, 1, 1]), None)
+        (self.image_name,) = [name for name in shapes if name != self.strength_name]
+        self.conditional = self.strength_name is not None
+        self.fixed_size = _fixed(shapes[self.image_name][1:3], path)
         self.description = (f"TFLite on LiteRT's GPU accelerator ({precision}, {self.model.adapter or 'unnamed adapter'}"
-                            f"), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}")
+                            f"), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+                            + (", the aperture as an input" if self.conditional else ""))
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        (y,) = self.model.run(image[None].astype(np.float32)).values()
+        feed = {self.image_name: image[None].astype(np.float32)}
+        if self.conditional:
+            feed[self.strength_name] = np.full((1, 1, 1, 1), self.strength, np.float32)
+        (y,) = self.model.run(feed).values()
         return y[0]
 
     def close(self) -> None:
