@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo sample export notebook test test-fast bench gpu-runtime clean-venv
+.PHONY: demo aperture-demo sample export notebook test test-fast bench gpu-runtime clean-venv
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ gpu-runtime: $(GPU_RUNTIME)/.ready
 ## turns the perceptual term on)
 demo: $(VENV)/.export $(GPU_RUNTIME)/.ready
 	$(VENV)/bin/bggan-demo --out outputs/demo --overwrite $(if $(VGG),--vgg-weights $(VGG))
+
+## the aperture demo: one small Glass-Net for every f-number (synthetic pairs f/1.4 to f/22 and no blur) -> its
+## control curve on held-out scenes -> TFLite export with the strength as a second input -> a strip f/16 ... f/1.4
+aperture-demo: $(VENV)/.export $(GPU_RUNTIME)/.ready
+	$(VENV)/bin/bggan-aperture-demo --out outputs/aperture_demo --overwrite
 
 ## render the built-in test scene with a generator: make sample WEIGHTS=generator.safetensors
 sample: $(VENV)/.base

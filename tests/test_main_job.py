@@ -54,24 +54,69 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
     assert "identity" in (out / "eval" / "metrics.md").read_text()
 
 
+@pytest.fixture(scope="module")
+def aperture_demo(tmp_path_factory):
+    """``bggan-aperture-demo`` with 2 epochs on 12 pairs (8 held out) and a rank correlation no model can reach
+    (1.01): every step runs, and the refusal at the end is certain."""
+    out = tmp_path_factory.mktemp("aperture") / "aperture_demo"
+    result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(out), "--epochs", "2", "--pairs", "12",
+                             "--min-rank-correlation", "1.01"], capture_output=True, text=True, check=False,
+                            env={**os.environ, "BGGAN_REQUIRE_EXPORT": "1"})
+    return out, result
+
+
 @pytest.mark.slow
 @pytest.mark.export
-def test_the_notebook_runs_top_to_bottom_on_the_demo(demo, tmp_path):
+def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
+    out, result = aperture_demo
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert re.search(r"bggan-aperture-demo: error: the control's rank correlation is -?[\d.]+, under 1.01$",
+                     result.stderr.strip())
+    for step in range(1, 5):
+        assert f"[{step}/4]" in result.stdout
+    listed = re.findall(r"^  [a-zA-Z() -]+: +(\S+)$", result.stdout.split("artifacts:")[1], re.MULTILINE)
+    assert len(listed) == 8 and all(Path(p).exists() for p in listed)
+    with open(out / "control.csv", newline="") as f:
+        points = list(csv.DictReader(f))
+    assert [p["f_number"] for p in points] == ["inf", "16", "8", "5.6", "4", "2.8", "2", "1.4"]
+    assert float(points[0]["blur_target"]) == 1.0 and float(points[-1]["blur_target"]) < 0.2  # the lens's curve
+    assert "| rank correlation, strength vs blur |" in (out / "control.md").read_text()
+    report = json.loads((out / "export" / "report.json").read_text())
+    assert len(report["parity"]) == 5 and all(p["passed"] for p in report["parity"])
+    assert "f/8, f/2.8, f/1.4" in (out / "export" / "report.md").read_text()
+    names = sorted(p.name for p in (out / "sweep").iterdir())
+    stem = Path(listed[-1]).name.split("_strip")[0]
+    assert names == sorted([f"{stem}_f{f}.png" for f in ("16", "8", "5.6", "4", "2.8", "2", "1.4")]
+                           + [f"{stem}_strip.png"])
+
+
+def test_aperture_demo_bad_options_are_one_line_exit_2(tmp_path):
+    for args, message in ((["--epochs", "0"], "--epochs"), (["--pairs", "5"], "--pairs")):
+        result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(tmp_path / "d"), *args],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_the_notebook_runs_top_to_bottom_on_the_demo(demo, aperture_demo, tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
     out, result = demo
     assert "artifacts:" in result.stdout  # every step ran (the model itself is refused: exit 1)
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    os.environ["BGGAN_DEMO"] = str(out)
+    os.environ["BGGAN_DEMO"], os.environ["BGGAN_APERTURE_DEMO"] = str(out), str(aperture_demo[0])
     try:
         NotebookClient(nb, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     finally:
-        del os.environ["BGGAN_DEMO"]
+        del os.environ["BGGAN_DEMO"], os.environ["BGGAN_APERTURE_DEMO"]
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # the pairs, TFLite diff, detail vs CoC
+    # the pairs, TFLite diff, detail vs CoC, the control curve and the strip
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 5
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     max_abs = float(re.search(r"TFLite vs PyTorch on \S+: max abs (\S+),", text).group(1))
     assert max_abs < 1e-4

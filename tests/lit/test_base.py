@@ -282,3 +282,19 @@ def test_a_run_resumes_from_its_checkpoint(tmp_path):
     trainer.fit(resumed, data, ckpt_path=str(last))
     assert (int(resumed.batches_seen), int(resumed.generator_steps)) == (4, 2)
     assert trainer.global_step == 6 and trainer.current_epoch == 2
+
+
+def test_an_exact_match_caps_the_validation_psnr_instead_of_making_the_mean_infinite():
+    from bggan.lit.base import PSNR_CAP, CappedPSNR
+
+    metric = CappedPSNR()
+    x = torch.rand(2, 3, 8, 8)
+    noisy = (x + 0.1).clamp(0, 1)
+    metric.update(torch.stack([x[0], noisy[1]]), x)
+    expected = (PSNR_CAP + float(_psnr_per_image(noisy[1:] * 2 - 1, x[1:] * 2 - 1)[0])) / 2
+    assert float(metric.compute()) == pytest.approx(expected, abs=1e-4) and math.isfinite(expected)
+    from bggan.evaluate import image_metrics
+
+    psnr, _ = image_metrics()  # negative control: the uncapped metric is infinite on the same images
+    psnr.update(torch.stack([x[0], noisy[1]]), x)
+    assert math.isinf(float(psnr.compute()))

@@ -121,6 +121,12 @@ class ControlCurve:
     def passed(self) -> bool:
         return all(met for *_, met in self.aims())
 
+    def csv_rows(self) -> list[list[str]]:
+        """Header and one row per f-number (``inf`` for no blur; empty cells: not measurable)."""
+        keys = ("f_number", "strength", "blur_model", "blur_target", "in_focus", "psnr", "ssim", "psnr_vs_photo")
+        return [list(keys)] + [["" if getattr(p, k) is None else f"{getattr(p, k):.6g}" for k in keys]
+                               for p in self.points]
+
     def table(self) -> str:
         """The curve and the aims as markdown."""
         def show(v: float | None, fmt: str = ".3f") -> str:

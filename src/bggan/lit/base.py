@@ -28,6 +28,18 @@ BAND_METRICS = tuple(f"val/{kind}_{band}" for band in BAND_NAMES
                      for kind in ("psnr", "detail", "detail_identity"))
 _GRID_HEIGHT = 192  # px per row of the logged image grid
 _GAP = 4
+#: Validation PSNR of one image is capped at this (dB): an exact match (the identity on a "no blur" pair, a
+#: model that returns the photo there) would make the epoch's mean, and so the checkpoint monitor, infinite.
+PSNR_CAP = 100.0
+
+
+class CappedPSNR(MeanMetric):
+    """Mean over images of ``10 log10(1 / MSE)`` on ``(B, 3, H, W)`` in [0, 1] (torchmetrics' PSNR at data range 1,
+    per image), each capped at :data:`PSNR_CAP`."""
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
+        mse = (pred.float() - target.float()).square().flatten(1).mean(1)
+        super().update(-10 * torch.log10(mse.clamp_min(10 ** (-PSNR_CAP / 10))))
 
 
 def metric_name(metric: str, series: str) -> str:
@@ -42,7 +54,8 @@ class BokehModule(LightningModule):
     :class:`~bggan.data.BokehDataModule`).
 
     Validation: PSNR and SSIM with :func:`bggan.evaluate.image_metrics`' conventions (torchmetrics,
-    [0, 1] clamped, RGB, no border crop, averaged over images); logged per epoch as ``val/psnr`` and ``val/ssim`` for the
+    [0, 1] clamped, RGB, no border crop, averaged over images; each image's PSNR capped at :data:`PSNR_CAP`, so
+    that an exact match does not make the mean infinite); logged per epoch as ``val/psnr`` and ``val/ssim`` for the
     final output, ``*_rough`` for stage 1 and ``*_identity`` for the input itself (the baseline a
     model must beat). When the batches carry the target's circle of confusion (synthetic pairs), the
     depth-aware yardstick (:mod:`bggan.evaluate.bands`) is logged too: ``val/psnr_<band>``,
@@ -84,9 +97,8 @@ class BokehModule(LightningModule):
             self.ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
             self.ema.requires_grad_(False)
         self.grid_images, self.channels_last = grid_images, channels_last
-        metrics = {s: image_metrics() for s in SERIES}
-        self.psnr = nn.ModuleDict({s: psnr for s, (psnr, _) in metrics.items()})
-        self.ssim = nn.ModuleDict({s: ssim for s, (_, ssim) in metrics.items()})
+        self.psnr = nn.ModuleDict({s: CappedPSNR() for s in SERIES})
+        self.ssim = nn.ModuleDict({s: image_metrics()[1] for s in SERIES})
         self.bands = nn.ModuleDict({name.replace("/", "_"): MeanMetric() for name in BAND_METRICS})
         self._grid: list[np.ndarray] = []
 
