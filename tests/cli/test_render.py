@@ -299,6 +299,7 @@ APERTURE_BAD = {
     "f-number negative in a sweep": (True, ["--sweep", "8,-2"], "positive number"),
     "not a number": (True, ["--aperture", "wide"], "f-numbers such as 2.8"),
     "twice in a sweep": (True, ["--sweep", "8,8"], "given twice"),
+    "several for --aperture": (True, ["--aperture", "8,2"], "takes one f-number"),
     "sweep with skip-existing": (True, ["--sweep", "--skip-existing"], "does not go with --sweep"),
 }
 
@@ -314,14 +315,24 @@ def test_aperture_misuse_is_one_line_and_writes_nothing(tmp_path, weights, apert
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.export
-def test_an_exported_generator_with_the_aperture_as_input_renders_each_f_number_as_torch_does(
-        tmp_path, aperture_weights, capsys):
+@pytest.fixture(scope="module")
+def aperture_exported(tmp_path_factory, aperture_weights):
+    """The conditional generator exported at 64x96 (two inputs), and a photo of that size beside it."""
     from bggan.export import ExportConfig, export
 
+    root = tmp_path_factory.mktemp("aperture_exported")
+    export(ExportConfig(weights=aperture_weights[0], out=str(root / "exp"), size=(64, 96), gpu="off"),
+           log=lambda line: None)
+    Image.fromarray(picture(64, 96)).save(root / "a.png")
+    return root
+
+
+@pytest.mark.export
+def test_an_exported_generator_with_the_aperture_as_input_renders_each_f_number_as_torch_does(
+        tmp_path, aperture_weights, aperture_exported, capsys):
     path, _ = aperture_weights
-    export(ExportConfig(weights=path, out=str(tmp_path / "exp"), size=(64, 96), gpu="off"), log=lambda line: None)
-    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
+    (tmp_path / "exp").symlink_to(aperture_exported / "exp")
+    (tmp_path / "a.png").symlink_to(aperture_exported / "a.png")
     results = {}
     for backend, model in [("torch", path), ("onnx", tmp_path / "exp"), ("tflite", tmp_path / "exp")]:
         out = tmp_path / backend
@@ -338,12 +349,9 @@ def test_an_exported_generator_with_the_aperture_as_input_renders_each_f_number_
 
 
 @pytest.mark.export
-def test_the_tflite_gpu_backend_passes_the_strength_too(tmp_path, aperture_weights, gpu_runtime, capsys):
-    from bggan.export import ExportConfig, export
-
-    export(ExportConfig(weights=aperture_weights[0], out=str(tmp_path / "exp"), size=(64, 96), gpu="off"),
-           log=lambda line: None)
-    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
+def test_the_tflite_gpu_backend_passes_the_strength_too(tmp_path, aperture_exported, gpu_runtime, capsys):
+    (tmp_path / "exp").symlink_to(aperture_exported / "exp")
+    (tmp_path / "a.png").symlink_to(aperture_exported / "a.png")
     results = {}
     for backend in ("tflite", "tflite-gpu"):
         assert render(tmp_path / "a.png", "--weights", tmp_path / "exp", "--out", tmp_path / backend, "--backend",

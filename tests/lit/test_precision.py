@@ -12,8 +12,8 @@ def test_bf16_mixed_adversarial_steps_keep_the_penalty_in_float32(tmp_path, monk
     seen = []
     original = bggan.wgan.gradient_penalty
 
-    def spy(critic, real, fake, reduction="mean"):
-        penalty = original(critic, real, fake, reduction)
+    def spy(critic, real, fake, reduction="mean", strength=None):
+        penalty = original(critic, real, fake, reduction, strength)
         seen.append((torch.is_autocast_enabled("cpu"), penalty.dtype))
         return penalty
 

@@ -146,7 +146,7 @@ def parse_tile(text: str) -> tuple[int, int] | None:
 
 
 def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quality: int,
-               overwrite: bool, sweep: bool = False) -> tuple[int, list[str], float]:
+               overwrite: bool, sweep: bool = False) -> tuple[int, list[str], int, float]:
     """Render every job with a progress bar, each photo read once for all its f-numbers (``sweep``: then its strip,
     :func:`bggan.render.strip.aperture_strip`); returns (tiled renders, failure lines, renders not written,
     seconds)."""
@@ -160,16 +160,16 @@ def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quali
 
     failures, tiled, failed = [], 0, 0
     started = time.perf_counter()
-    bar = tqdm(total=len(jobs), desc="rendering", unit="photo", dynamic_ncols=True)
+    bar = tqdm(total=len(jobs), desc="rendering", unit="render" if sweep else "photo", dynamic_ncols=True)
     for source, group in itertools.groupby(jobs, key=lambda j: j.source):
-        group = list(group)
+        group, done = list(group), 0
         bar.set_postfix_str(source.name, refresh=False)
         try:
             photo = read_photo(source)
             if photo.note:
                 tqdm.write(f"{source}: {photo.note}")
             tiles = tile_count(photo.size, options, backend.fixed_size)
-            renders, done = [], 0
+            renders = []
             for job in group:
                 set_aperture(backend, job.f_number)
                 tiled += tiles > 1
@@ -237,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     if sweep and args.skip_existing:
         raise BgganError("--skip-existing does not go with --sweep (a strip needs every render); use --overwrite")
     f_numbers = (parse_f_numbers(args.sweep, "--sweep") if sweep else
-                 parse_f_numbers(args.aperture, "--aperture")[:1] if args.aperture is not None else [None])
+                 parse_f_numbers(args.aperture, "--aperture") if args.aperture is not None else [None])
+    if len(f_numbers) > 1 and not sweep:
+        raise BgganError(f"--aperture takes one f-number, got {args.aperture!r}; --sweep takes several")
 
     out = Path(args.out)
     jobs = select_jobs(out, plan_jobs(args.inputs, out, args.format, f_numbers, sweep), args.overwrite,
