@@ -161,8 +161,8 @@ def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quali
     failures, tiled, failed = [], 0, 0
     started = time.perf_counter()
     bar = tqdm(total=len(jobs), desc="rendering", unit="render" if sweep else "photo", dynamic_ncols=True)
-    for source, group in itertools.groupby(jobs, key=lambda j: j.source):
-        group, done = list(group), 0
+    for source, same_photo in itertools.groupby(jobs, key=lambda j: j.source):
+        group, done = list(same_photo), 0
         bar.set_postfix_str(source.name, refresh=False)
         try:
             photo = read_photo(source)
