@@ -60,3 +60,28 @@ def test_console_script_exits_2_with_one_line(tmp_path):
     proc = subprocess.run([console_script("bggan-sample"), "--image", str(tmp_path / "missing.jpg"),
                            "--out", str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_weights_with_the_aperture_as_input_render_at_the_f_number_given(tmp_path, capsys):
+    import torch
+
+    from bggan.models import GlassNet
+
+    torch.manual_seed(0)
+    model = GlassNet(c1=4, c2=6, n_res=1, init="he", condition="channel")
+    with torch.no_grad():
+        model.refine.encoder[0][0].weight[:, -1] *= 50  # make the strength channel matter
+    weights = save_generator(model, tmp_path / "c.safetensors")
+    panels = {}
+    for f in ("16", "1.4"):
+        out = tmp_path / f"{f}.png"
+        assert _run(["--weights", str(weights), "--size", "32x48", "--out", str(out), "--aperture", f]) == 0
+        panels[f] = np.asarray(Image.open(out)).astype(int)[:, 96:]  # the final output
+    assert np.abs(panels["16"] - panels["1.4"]).mean() > 2
+    for extra, message in (([], "pass --aperture F"), (["--aperture", "-2"], "positive number")):
+        assert _run(["--weights", str(weights), "--size", "32x48", "--out", str(tmp_path / "x.png"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("bggan-sample: error:") and "\n" not in err and message in err
+    assert _run(["--size", "32x48", "--out", str(tmp_path / "y.png"), "--aperture", "2.8"]) == 2
+    assert "needs weights trained with the aperture" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

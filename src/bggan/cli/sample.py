@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="384x512", help="HxW of the built-in scene (default: %(default)s)")
     p.add_argument("--out", required=True, help="output PNG: input | rough | final")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--aperture", type=float, metavar="F",
+                   help="f-number, for weights with the aperture as an input (1.8: EBB!'s look; inf: no blur)")
     args = p.parse_args(argv)
 
     check_output(args.out, args.overwrite)
@@ -62,17 +64,31 @@ def main(argv: list[str] | None = None) -> int:
         print("weights: none given, so RANDOM weights: this checks the pipeline, the picture is not bokeh. "
               "Import the released weights with bggan-import-tf and pass --weights.")
     print(f"model: {model.summary()}; input {image.shape[0]}x{image.shape[1]} px (HxW)")
+    strength = aperture_strength(model, args.aperture)
 
     # channels_last: about 1.4x faster than NCHW on CPU (bench/forward_cpu.py)
     model = model.to(memory_format=torch.channels_last)
     start = time.perf_counter()
     with torch.inference_mode():
-        final, rough = model(to_tensor(image).contiguous(memory_format=torch.channels_last))
+        final, rough = model(to_tensor(image).contiguous(memory_format=torch.channels_last), strength)
     print(f"forward: {time.perf_counter() - start:.2f} s on CPU (channels_last)")
     panel = np.concatenate([image, to_uint8(rough), to_uint8(final)], axis=1)
     write_rgb(args.out, panel, overwrite=args.overwrite)
     print(f"wrote {args.out} (input | rough | final)")
     return 0
+
+
+def aperture_strength(model: GlassNet, f_number: float | None) -> float | None:
+    """The strength to render at (:mod:`bggan.models.condition`), or one line where model and option do not fit."""
+    from bggan.models.condition import strength_for
+
+    if (f_number is None) != (model.condition is None):
+        raise BgganError("these weights take the aperture as an input: pass --aperture F (e.g. 1.8)"
+                         if f_number is None else "--aperture needs weights trained with the aperture as an input")
+    try:
+        return None if f_number is None else strength_for(f_number)
+    except ValueError as e:
+        raise BgganError(f"--aperture: {e}") from None
 
 
 def cli() -> None:
