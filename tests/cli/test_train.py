@@ -315,3 +315,23 @@ def test_console_script_help_is_hydra_help(tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-m", "", *sys.argv[1:]]))
+
+
+# --------------------------------------------------------------------------- the aperture as an input
+def test_realbokeh_pairs_train_a_generator_with_the_aperture_as_an_input(tmp_path):
+    from bggan.models import load_generator
+    from tests.data.test_realbokeh import _scene
+
+    for scene in (1, 2):
+        _scene(tmp_path / "rb" / "train", scene, [2.0, 5.6])
+    _scene(tmp_path / "rb" / "validation", 1, [2.0, 8.0])
+    run_dir = tmp_path / "run"
+    base = {k: v for k, v in FAST.items() if not k.startswith("data.pairs.")}  # FAST's keys are synthetic-only
+    proc = run_train(tmp_path, *train_args("experiment=realbokeh", f"data.pairs.root={tmp_path / 'rb'}",
+                                           "trainer=cpu", "data.crop=[16,16]", f"hydra.run.dir={run_dir}",
+                                           base=base))
+    assert_ok(proc)
+    assert "4 pairs found, 4 kept" in proc.stdout + proc.stderr and "targets at f/2, f/5.6" in proc.stdout + proc.stderr
+    generator = load_generator(run_dir / "generator.safetensors")
+    assert generator.condition == "channel"  # the experiment's generator takes the aperture
+    assert load_ckpt(run_dir / "checkpoints" / "last.ckpt")["bggan"]["generator"]["condition"] == "channel"
