@@ -56,11 +56,12 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
 
 @pytest.fixture(scope="module")
 def aperture_demo(tmp_path_factory):
-    """``bggan-aperture-demo`` with 2 epochs on 12 pairs (8 held out) and a rank correlation no model can reach
-    (1.01): every step runs, and the refusal at the end is certain."""
+    """``bggan-aperture-demo`` with 2 epochs on 12 pairs of 96x144 (8 held out) and a rank correlation no model can
+    reach (1.01): every step runs, and the refusal at the end is certain."""
     out = tmp_path_factory.mktemp("aperture") / "aperture_demo"
     result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(out), "--epochs", "2", "--pairs", "12",
-                             "--min-rank-correlation", "1.01"], capture_output=True, text=True, check=False,
+                             "--size", "96x144", "--min-rank-correlation", "1.01"], capture_output=True, text=True,
+                            check=False,
                             env={**os.environ, "BGGAN_REQUIRE_EXPORT": "1"})
     return out, result
 
@@ -79,7 +80,7 @@ def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
     with open(out / "control.csv", newline="") as f:
         points = list(csv.DictReader(f))
     assert [p["f_number"] for p in points] == ["inf", "16", "8", "5.6", "4", "2.8", "2", "1.4"]
-    assert float(points[0]["blur_target"]) == 1.0 and float(points[-1]["blur_target"]) < 0.2  # the lens's curve
+    assert float(points[0]["blur_target"]) == 1.0 and float(points[-1]["blur_target"]) < 0.5  # the lens's curve
     assert "| rank correlation, strength vs blur |" in (out / "control.md").read_text()
     report = json.loads((out / "export" / "report.json").read_text())
     assert len(report["parity"]) == 5 and all(p["passed"] for p in report["parity"])
@@ -91,7 +92,8 @@ def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
 
 
 def test_aperture_demo_bad_options_are_one_line_exit_2(tmp_path):
-    for args, message in ((["--epochs", "0"], "--epochs"), (["--pairs", "5"], "--pairs")):
+    for args, message in ((["--epochs", "0"], "--epochs"), (["--pairs", "5"], "--pairs"), (["--size", "90x144"], "--size"),
+                          (["--size", "big"], "--size")):
         result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(tmp_path / "d"), *args],
                                 capture_output=True, text=True, check=False)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr

@@ -161,7 +161,8 @@ def test_overwrite_replaces_an_existing_export(tmp_path):
     weights = tiny_weights(tmp_path / "g.safetensors")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.txt").write_text("old")
-    run = run_export(f"weights={weights}", "size=[64,96]", "out=out", "parity_images=1", "--overwrite", cwd=tmp_path)
+    run = run_export(f"weights={weights}", "size=[64,96]", "out=out", "parity_images=1", "gpu=off", "--overwrite",
+                     cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert not (tmp_path / "out" / "old.txt").exists() and (tmp_path / "out" / "model_float32.tflite").is_file()
     assert "out/report.md" in run.stdout

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from bggan.cli.common import Parser, run_command
+from bggan.cli.common import Parser, parse_size, run_command
 from bggan.cli.demo import MARKER, Steps, compose, missing_export_extra, prepare_folder, quiet_known_warnings
 from bggan.errors import BgganError, RunFailed, TrainingFailed
 
@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier aperture demo in --out")
     p.add_argument("--epochs", type=int, default=40, help="pretrain epochs (default: %(default)s)")
     p.add_argument("--pairs", type=int, default=96, help="synthetic pairs, the last 8 held out (default: %(default)s)")
+    p.add_argument("--size", default="192x288", help="HxW of the pairs, the control curve's scenes and the export "
+                                                     "(default: %(default)s; training crops 128x192 or smaller)")
     p.add_argument("--no-blur", type=float, default=None,
                    help="share of the pairs with no blur, target = photo (default: the experiment's)")
     p.add_argument("--condition", choices=("channel", "film"), default="channel",
@@ -48,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         raise BgganError("--epochs must be >= 1")
     if args.pairs < 9:
         raise BgganError(f"--pairs must be at least 9 (8 are held out), got {args.pairs}")
+    h, w = parse_size(args.size)
+    if h % 8 or w % 8:
+        raise BgganError(f"--size must be multiples of 8 (the export's), got {args.size}")
     out = Path(args.out)
     prepare_folder(out, args.overwrite)
     (out / MARKER).write_text(json.dumps({"command": PROG, **vars(args)}, indent=2) + "\n")
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = compose(["experiment=aperture_demo", "stage=pretrain", "name=aperture_demo/pretrain",
                    "trainer.enable_model_summary=false", f"trainer.max_epochs={args.epochs}",
                    f"data.pairs.n={args.pairs}", f"model.generator.condition={args.condition}",
+                   f"data.pairs.size=[{h},{w}]", f"data.crop=[{min(h, 128)},{min(w, 192)}]",
                    *([f"data.pairs.no_blur={args.no_blur}"] if args.no_blur is not None else [])])
     run = train(cfg, out / "pretrain")
 
