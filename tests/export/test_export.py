@@ -237,3 +237,12 @@ def test_a_generator_with_the_aperture_as_input_exports_with_two_inputs_at_every
             for s in (0.0, 1.8 / 1.4)]
     assert np.abs(outs[0] - outs[1]).mean() > 0.01
     assert "second input, `strength`" in (tmp_path / "out" / "report.md").read_text()
+    if condition == "channel":  # full-integer int8, calibrated with both inputs (what int8=true does), once
+        from bggan.export.pipeline import calibration_samples
+        from bggan.export.tf_model import write_tflite
+
+        write_tflite(tmp_path / "out" / "saved_model", tmp_path / "int8.tflite", "int8", calibration_samples(
+            np.repeat(x, 4, axis=0), conditional=True))
+        for s, fp32 in zip((0.0, 1.8 / 1.4), outs, strict=True):
+            y = run_tflite(tmp_path / "int8.tflite", x, strengths=np.array([s], np.float32))
+            assert np.abs(y - fp32).mean() < 0.5 * np.abs(outs[0] - outs[1]).mean()  # follows the strength
