@@ -93,7 +93,7 @@ def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
 
 def test_aperture_demo_bad_options_are_one_line_exit_2(tmp_path):
     for args, message in ((["--epochs", "0"], "--epochs"), (["--pairs", "5"], "--pairs"), (["--size", "90x144"], "--size"),
-                          (["--size", "big"], "--size")):
+                          (["--size", "big"], "--size"), (["--no-blur", "1.5"], "--no-blur")):
         result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(tmp_path / "d"), *args],
                                 capture_output=True, text=True, check=False)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr

@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         raise BgganError("--epochs must be >= 1")
     if args.pairs < 9:
         raise BgganError(f"--pairs must be at least 9 (8 are held out), got {args.pairs}")
+    if args.no_blur is not None and not 0 <= args.no_blur <= 1:
+        raise BgganError(f"--no-blur is a share in [0, 1], got {args.no_blur}")
     h, w = parse_size(args.size)
     if h % 8 or w % 8:
         raise BgganError(f"--size must be multiples of 8 (the export's), got {args.size}")
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_known_warnings()
 
     from bggan.evaluate.control import DEFAULT_SWEEP, control_curve, synthetic_sweep
+    from bggan.images import write_rgb
     from bggan.models import load_generator
     from bggan.train import build, train
 
@@ -85,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     with open(out / "control.csv", "w", newline="") as f:
         csv.writer(f).writerows(curve.csv_rows())
     print("\n" + text)
-    from bggan.images import write_rgb
-
     shown = most_to_blur(scenes)
     photo = out / "held_out" / f"{shown.name}.png"
     photo.parent.mkdir()
