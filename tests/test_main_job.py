@@ -56,12 +56,12 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
 
 @pytest.fixture(scope="module")
 def aperture_demo(tmp_path_factory):
-    """``bggan-aperture-demo`` with 2 epochs on 12 pairs of 96x144 (8 held out) and a rank correlation no model can
-    reach (1.01): every step runs, and the refusal at the end is certain."""
+    """``bggan-aperture-demo`` with 2 + 1 epochs on 12 pairs of 96x144 (8 held out) and a rank correlation no model
+    can reach (1.01): every step runs, and the refusal at the end is certain."""
     out = tmp_path_factory.mktemp("aperture") / "aperture_demo"
-    result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(out), "--epochs", "2", "--pairs", "12",
-                             "--size", "96x144", "--min-rank-correlation", "1.01"], capture_output=True, text=True,
-                            check=False,
+    result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(out), "--epochs", "2",
+                             "--adversarial-epochs", "1", "--pairs", "12", "--size", "96x144",
+                             "--min-rank-correlation", "1.01"], capture_output=True, text=True, check=False,
                             env={**os.environ, "BGGAN_REQUIRE_EXPORT": "1"})
     return out, result
 
@@ -73,10 +73,11 @@ def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
     assert result.returncode == 1, result.stderr[-3000:]
     assert re.search(r"bggan-aperture-demo: error: the control's rank correlation is -?[\d.]+, under 1.01$",
                      result.stderr.strip())
-    for step in range(1, 5):
-        assert f"[{step}/4]" in result.stdout
+    for step in range(1, 6):
+        assert f"[{step}/5]" in result.stdout
     listed = re.findall(r"^  [a-zA-Z() -]+: +(\S+)$", result.stdout.split("artifacts:")[1], re.MULTILINE)
-    assert len(listed) == 8 and all(Path(p).exists() for p in listed)
+    assert len(listed) == 9 and all(Path(p).exists() for p in listed)
+    assert listed[2].endswith("adversarial/checkpoints/last.ckpt")  # the model: the adversarial stage's last epoch
     with open(out / "control.csv", newline="") as f:
         points = list(csv.DictReader(f))
     assert [p["f_number"] for p in points] == ["inf", "16", "8", "5.6", "4", "2.8", "2", "1.4"]
@@ -92,8 +93,9 @@ def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
 
 
 def test_aperture_demo_bad_options_are_one_line_exit_2(tmp_path):
-    for args, message in ((["--epochs", "0"], "--epochs"), (["--pairs", "5"], "--pairs"), (["--size", "90x144"], "--size"),
-                          (["--size", "big"], "--size"), (["--no-blur", "1.5"], "--no-blur")):
+    for args, message in ((["--epochs", "0"], "--epochs"), (["--adversarial-epochs", "-1"], "--adversarial-epochs"),
+                          (["--pairs", "5"], "--pairs"), (["--size", "90x144"], "--size"), (["--size", "big"], "--size"),
+                          (["--no-blur", "1.5"], "--no-blur")):
         result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(tmp_path / "d"), *args],
                                 capture_output=True, text=True, check=False)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr

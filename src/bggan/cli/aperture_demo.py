@@ -2,14 +2,16 @@
 
 1. pretrain: the demo's small Glass-Net with the aperture as an input (``experiment=aperture_demo``) on synthetic
    pairs each rendered at its own f-number (f/1.4 to f/22) or with no blur;
-2. the control curve on the held-out scenes, each rendered at every f-number of a sweep
+2. adversarial: against the two PatchGAN critics, which see the aperture too, with a cosine schedule; its last
+   epoch is the model (the best by PSNR is its first, before the critics have sharpened the subject);
+3. the control curve on the held-out scenes, each rendered at every f-number of a sweep
    (:mod:`bggan.evaluate.control`): how much the model blurs for each f-number asked for, against the lens;
-3. ``bggan-export`` with two inputs (image, strength): parity at several f-numbers at every hop and on LiteRT's
+4. ``bggan-export`` with two inputs (image, strength): parity at several f-numbers at every hop and on LiteRT's
    GPU accelerator;
-4. ``bggan-render --sweep`` of a held-out photo with the TFLite model: one render per f-number and their strip.
+5. ``bggan-render --sweep`` of a held-out photo with the TFLite model: one render per f-number and their strip.
 
 Exit code 1 when the control's rank correlation misses ``--min-rank-correlation``; the other two aims of the
-control (the photo back at "no blur", a sharp subject) are reported. Steps 3-4 need the export extra.
+control (the photo back at "no blur", a sharp subject) are reported. Steps 4-5 need the export extra.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                    "(default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier aperture demo in --out")
     p.add_argument("--epochs", type=int, default=40, help="pretrain epochs (default: %(default)s)")
+    p.add_argument("--adversarial-epochs", type=int, default=6, help="adversarial epochs, 0 for none "
+                                                                     "(default: %(default)s)")
     p.add_argument("--pairs", type=int, default=96, help="synthetic pairs, the last 8 held out (default: %(default)s)")
     p.add_argument("--size", default="192x288", help="HxW of the pairs, the control curve's scenes and the export "
                                                      "(default: %(default)s; training crops 128x192 or smaller)")
@@ -46,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="Spearman correlation between the strength asked for and the blur measured that the model "
                         "must reach (default: %(default)s)")
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        raise BgganError("--epochs must be >= 1")
+    if args.epochs < 1 or args.adversarial_epochs < 0:
+        raise BgganError("--epochs must be >= 1 and --adversarial-epochs >= 0")
     if args.pairs < 9:
         raise BgganError(f"--pairs must be at least 9 (8 are held out), got {args.pairs}")
     if args.no_blur is not None and not 0 <= args.no_blur <= 1:
@@ -66,23 +70,33 @@ def main(argv: list[str] | None = None) -> int:
     from bggan.train import build, train
 
     started = time.perf_counter()
-    say = Steps(started, total=4)
+    say = Steps(started, total=5)
     say.step(f"pretrain: small Glass-Net with the aperture as an input ({args.condition}), pairs at f/1.4 to f/22 and "
              f"with no blur, {args.epochs} epochs  ->  {out / 'pretrain'}")
-    cfg = compose(["experiment=aperture_demo", "stage=pretrain", "name=aperture_demo/pretrain",
-                   "trainer.enable_model_summary=false", f"trainer.max_epochs={args.epochs}",
-                   f"data.pairs.n={args.pairs}", f"model.generator.condition={args.condition}",
-                   f"data.pairs.size=[{h},{w}]", f"data.crop=[{min(h, 128)},{min(w, 192)}]",
-                   *([f"data.pairs.no_blur={args.no_blur}"] if args.no_blur is not None else [])])
+    common = ["experiment=aperture_demo", "trainer.enable_model_summary=false", f"data.pairs.n={args.pairs}",
+              f"model.generator.condition={args.condition}", f"data.pairs.size=[{h},{w}]",
+              f"data.crop=[{min(h, 128)},{min(w, 192)}]",
+              *([f"data.pairs.no_blur={args.no_blur}"] if args.no_blur is not None else [])]
+    cfg = compose([*common, "stage=pretrain", "name=aperture_demo/pretrain", f"trainer.max_epochs={args.epochs}"])
     run = train(cfg, out / "pretrain")
+    generator, trained = run.generator, {"pretrain run": run.run_dir}
+    if args.adversarial_epochs:
+        say.step(f"adversarial: + two PatchGAN critics that see the aperture (WGAN-GP), {args.adversarial_epochs} "
+                 f"epochs, cosine schedule, from {run.best}  ->  {out / 'adversarial'}")
+        cfg = compose([*common, "stage=adversarial", "name=aperture_demo/adversarial", f"init_from={run.best}",
+                       f"trainer.max_epochs={args.adversarial_epochs}", "stage.lr_schedule=cosine", "loss.w_vgg=0"])
+        adversarial = train(cfg, out / "adversarial")
+        generator, trained["adversarial run"] = adversarial.last, adversarial.run_dir
+    else:
+        say.step("adversarial: skipped (--adversarial-epochs 0)")
 
     pairs = build(cfg.data.pairs, cache=False)
     seeds = range(pairs.seed + pairs.n - pairs.holdout, pairs.seed + pairs.n)  # the held-out scenes
     say.step(f"control curve: {len(seeds)} held-out scenes, each at no blur and f/16 ... f/1.4  ->  {out / 'control.md'}")
-    model = load_generator(run.generator).eval()
+    model = load_generator(generator).eval()
     scenes = synthetic_sweep(seeds, tuple(pairs.size), DEFAULT_SWEEP, pairs.lens.focal_mm, pairs.textures)
     curve = control_curve(lambda x, s: model(x, s)[0], scenes, DEFAULT_SWEEP)
-    text = f"Control curve of {run.generator} on held-out synthetic scenes ({pairs.size[0]}x{pairs.size[1]})\n\n" \
+    text = f"Control curve of {generator} on held-out synthetic scenes ({pairs.size[0]}x{pairs.size[1]})\n\n" \
            + curve.table()
     (out / "control.md").write_text(text + "\n")
     with open(out / "control.csv", "w", newline="") as f:
@@ -92,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     photo = out / "held_out" / f"{shown.name}.png"
     photo.parent.mkdir()
     write_rgb(photo, shown.photo)
-    artifacts = {"run": run.run_dir, "generator": run.generator, "control curve": out / "control.md",
+    artifacts = {**trained, "generator": generator, "control curve": out / "control.md",
                  "control curve (csv)": out / "control.csv", "held-out photo": photo}
 
     missing = missing_export_extra()
     if missing:
-        print(f"\n[3/4] and [4/4] skipped: {missing}")
+        print(f"\n[4/5] and [5/5] skipped: {missing}")
     else:
-        artifacts.update(export_and_sweep(say, run.generator, tuple(pairs.size), photo, out))
+        artifacts.update(export_and_sweep(say, generator, tuple(pairs.size), photo, out))
     print(f"\ndone in {(time.perf_counter() - started) / 60:.1f} min. artifacts:")
     width = max(len(k) for k in artifacts) + 1
     for name, path in artifacts.items():
