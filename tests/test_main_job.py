@@ -18,15 +18,24 @@ from tests.conftest import console_script
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "explore_outputs.ipynb"
 
 
+def run_demo(out: Path, command: str, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """``command --out OUT ARGS`` with the export extra required: ``(out, result)``."""
+    result = subprocess.run([console_script(command), "--out", str(out), *args], capture_output=True, text=True,
+                            check=False, env={**os.environ, "BGGAN_REQUIRE_EXPORT": "1"})
+    return out, result
+
+
+def listed_artifacts(stdout: str) -> list[str]:
+    """The paths a demo lists after ``artifacts:``."""
+    return re.findall(r"^  [a-zA-Z() -]+: +(\S+)$", stdout.split("artifacts:")[1], re.MULTILINE)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """``bggan-demo`` with a few epochs on 12 pairs (8 held out), with its default criteria: every step runs, and
     a model trained this little must be refused at the end (exit 1), its artifacts kept for a look."""
-    out = tmp_path_factory.mktemp("demo") / "demo"
-    result = subprocess.run([console_script("bggan-demo"), "--out", str(out), "--pretrain-epochs", "2",
-                             "--adversarial-epochs", "1", "--pairs", "12"],
-                            capture_output=True, text=True, check=False, env={**os.environ, "BGGAN_REQUIRE_EXPORT": "1"})
-    return out, result
+    return run_demo(tmp_path_factory.mktemp("demo") / "demo", "bggan-demo", "--pretrain-epochs", "2",
+                    "--adversarial-epochs", "1", "--pairs", "12")
 
 
 @pytest.mark.slow
@@ -39,7 +48,7 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
     assert "PSNR gain over the identity baseline" in last or "in-focus detail kept" in last
     for step in range(1, 6):
         assert f"[{step}/5]" in result.stdout
-    listed = re.findall(r"^  [a-zA-Z -]+: +(\S+)$", result.stdout.split("artifacts:")[1], re.MULTILINE)
+    listed = listed_artifacts(result.stdout)
     assert len(listed) == 15 and all(Path(p).exists() for p in listed)
     scores = (out / "scores.md").read_text()
     for row in ("identity (output = input)", "classical renderer (true depth)", "after pretrain", "after adversarial"):
@@ -58,12 +67,8 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
 def aperture_demo(tmp_path_factory):
     """``bggan-aperture-demo`` with 2 + 1 epochs on 12 pairs of 96x144 (8 held out) and a rank correlation no model
     can reach (1.01): every step runs, and the refusal at the end is certain."""
-    out = tmp_path_factory.mktemp("aperture") / "aperture_demo"
-    result = subprocess.run([console_script("bggan-aperture-demo"), "--out", str(out), "--epochs", "2",
-                             "--adversarial-epochs", "1", "--pairs", "12", "--size", "96x144",
-                             "--min-rank-correlation", "1.01"], capture_output=True, text=True, check=False,
-                            env={**os.environ, "BGGAN_REQUIRE_EXPORT": "1"})
-    return out, result
+    return run_demo(tmp_path_factory.mktemp("aperture") / "aperture_demo", "bggan-aperture-demo", "--epochs", "2",
+                    "--adversarial-epochs", "1", "--pairs", "12", "--size", "96x144", "--min-rank-correlation", "1.01")
 
 
 @pytest.mark.slow
@@ -75,7 +80,7 @@ def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
                      result.stderr.strip())
     for step in range(1, 6):
         assert f"[{step}/5]" in result.stdout
-    listed = re.findall(r"^  [a-zA-Z() -]+: +(\S+)$", result.stdout.split("artifacts:")[1], re.MULTILINE)
+    listed = listed_artifacts(result.stdout)
     assert len(listed) == 9 and all(Path(p).exists() for p in listed)
     assert listed[2].endswith("adversarial/checkpoints/last.ckpt")  # the model: the adversarial stage's last epoch
     with open(out / "control.csv", newline="") as f:

@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from bggan.models import load_generator
     from bggan.train import build, train
 
-    started = time.perf_counter()
-    say = Steps(started, total=5)
+    say = Steps(time.perf_counter(), total=5)
     say.step(f"pretrain: small Glass-Net with the aperture as an input ({args.condition}), pairs at f/1.4 to f/22 and "
              f"with no blur, {args.epochs} epochs  ->  {out / 'pretrain'}")
     common = ["experiment=aperture_demo", "trainer.enable_model_summary=false", f"data.pairs.n={args.pairs}",
@@ -114,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[4/5] and [5/5] skipped: {missing}")
     else:
         artifacts.update(export_and_sweep(say, generator, tuple(pairs.size), photo, out))
-    print(f"\ndone in {(time.perf_counter() - started) / 60:.1f} min. artifacts:")
-    width = max(len(k) for k in artifacts) + 1
-    for name, path in artifacts.items():
-        print(f"  {name + ':':<{width}} {path}")
+    say.done(artifacts)
     rank = curve.rank_correlation()
     if not rank >= args.min_rank_correlation:  # nan fails too
         raise TrainingFailed(f"the control's rank correlation is {rank:.3f}, under {args.min_rank_correlation:g}")

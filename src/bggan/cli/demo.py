@@ -129,11 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[4/5] and [5/5] skipped: {missing}")
     else:
         artifacts.update(export_render_eval(say, adv.generator, (h, w), inputs, targets, depth, out))
-    minutes = (time.perf_counter() - started) / 60
-    print(f"\ndone in {minutes:.1f} min. artifacts:")
-    width = max(len(k) for k in artifacts) + 1
-    for name, path in artifacts.items():
-        print(f"  {name + ':':<{width}} {path}")
+    say.done(artifacts)
     if failures:
         raise TrainingFailed("the final model misses its criteria: " + "; ".join(failures))
     return 0
@@ -161,6 +157,13 @@ class Steps:
     def step(self, text: str) -> None:
         self.n += 1
         print(f"\n[{self.n}/{self.total}] {text}   (t = {(time.perf_counter() - self.started) / 60:.1f} min)")
+
+    def done(self, artifacts: dict[str, Path]) -> None:
+        """The time since the start and the artifacts, one per line, names aligned."""
+        print(f"\ndone in {(time.perf_counter() - self.started) / 60:.1f} min. artifacts:")
+        width = max(len(k) for k in artifacts) + 1
+        for name, path in artifacts.items():
+            print(f"  {name + ':':<{width}} {path}")
 
 
 def write_held_out(held_out, folder: Path, lens) -> tuple[Path, Path, Path]:

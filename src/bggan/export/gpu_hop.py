@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bggan.errors import ExportFailed
+from bggan.export.onnx_file import split_inputs, strength_input
 from bggan.export.parity import Parity, compare
 from bggan.litert_gpu import GpuCompileFailed, GpuModel, GpuRuntime, GpuRuntimeMissing, find_runtime
 
@@ -88,9 +89,8 @@ def _feed(model: GpuModel, image: np.ndarray, strength: float | None) -> dict[st
     """One image ``(H, W, 3)`` as the model's input, with its strength in the ``1x1x1x1`` input if there is one."""
     if strength is None:
         return image[None]
-    (name,) = [n for n, spec in model.inputs.items() if list(spec["shape"]) == [1, 1, 1, 1]]
-    (other,) = [n for n in model.inputs if n != name]
-    return {other: image[None], name: np.full((1, 1, 1, 1), strength, np.float32)}
+    name, strength_name = split_inputs({n: spec["shape"] for n, spec in model.inputs.items()})
+    return {name: image[None], strength_name: strength_input(strength)}
 
 
 def _run_one(runtime: GpuRuntime, path: Path, precision: str, images: np.ndarray, reference: np.ndarray,

@@ -31,6 +31,27 @@ OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "image", "bokeh"
 #: The second input of a generator with the aperture as an input: ``1x1x1x1`` float32, ``1.8 / f-number``.
 STRENGTH_NAME = "strength"
+STRENGTH_SHAPE = (1, 1, 1, 1)
+
+
+def strength_input(strength: float) -> np.ndarray:
+    """One strength as every exported file's ``strength`` input: :data:`STRENGTH_SHAPE` float32."""
+    return np.full(STRENGTH_SHAPE, strength, np.float32)
+
+
+def split_inputs(shapes: dict[str, list[int]]) -> tuple[str, str | None]:
+    """``(image input, strength input or None)`` of an exported model by input name -> shape, the strength told
+    apart by its shape (converters rename inputs; the shape stays).
+
+    Raises:
+        ValueError: not one image input and at most one strength input.
+    """
+    strength = [name for name, shape in shapes.items() if tuple(shape) == STRENGTH_SHAPE]
+    image = [name for name in shapes if name not in strength]
+    if len(image) != 1 or len(strength) > 1:
+        raise ValueError(f"expected an image input and at most one 1x1x1x1 strength input, got "
+                         f"{[list(shape) for shape in shapes.values()]}")
+    return image[0], (strength[0] if strength else None)
 
 
 def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
@@ -43,7 +64,7 @@ def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
     import onnx
     import onnxsim
 
-    example = (torch.zeros(1, 3, graph.height, graph.width),) + ((torch.ones(1, 1, 1, 1),) if graph.condition else ())
+    example = (torch.zeros(1, 3, graph.height, graph.width),) + ((torch.ones(STRENGTH_SHAPE),) if graph.condition else ())
     names = [INPUT_NAME] + ([STRENGTH_NAME] if graph.condition else [])
     with torch.no_grad(), _exporter_quiet():
         torch.onnx.export(graph, example, str(path), dynamo=True, opset_version=OPSET, verbose=False,

@@ -285,12 +285,12 @@ def parity_inputs(images: np.ndarray, conditional: bool) -> tuple[np.ndarray, np
 def calibration_samples(images: np.ndarray, conditional: bool) -> list:
     """int8 calibration inputs: each image ``(1, H, W, 3)``, or for two inputs ``{image, strength}`` with the
     strengths spread over :data:`PARITY_F_NUMBERS` in turn."""
-    from bggan.export.onnx_file import INPUT_NAME, STRENGTH_NAME
+    from bggan.export.onnx_file import INPUT_NAME, STRENGTH_NAME, strength_input
 
     if not conditional:
         return [image[None] for image in images]
-    return [{INPUT_NAME: image[None], STRENGTH_NAME: np.full((1, 1, 1, 1), strength_for(
-        PARITY_F_NUMBERS[i % len(PARITY_F_NUMBERS)]), np.float32)} for i, image in enumerate(images)]
+    return [{INPUT_NAME: image[None], STRENGTH_NAME: strength_input(strength_for(
+        PARITY_F_NUMBERS[i % len(PARITY_F_NUMBERS)]))} for i, image in enumerate(images)]
 
 
 def as_dict(result: ExportResult) -> dict:

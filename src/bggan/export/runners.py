@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
+from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, split_inputs, strength_input
 
 
 def _strengths(images: np.ndarray, strengths: np.ndarray | None) -> list[np.ndarray | None]:
     """One ``(1, 1, 1, 1)`` float32 strength per image, or ``None`` for each."""
     if strengths is None:
         return [None] * len(images)
-    return [np.full((1, 1, 1, 1), s, np.float32) for s in np.asarray(strengths, np.float32).reshape(len(images))]
+    return [strength_input(s) for s in np.asarray(strengths, np.float32).reshape(len(images))]
 
 
 def run_torch(model: torch.nn.Module, images: np.ndarray, strengths: np.ndarray | None = None) -> np.ndarray:
@@ -81,14 +81,10 @@ def tflite_interpreter(path: Path, threads: int = 2):
 
 def tflite_inputs(interpreter) -> tuple[dict, dict | None]:
     """The image input's and the strength input's details (``None``: a model without the aperture as an input),
-    told apart by shape: the strength is ``1x1x1x1``."""
-    details = interpreter.get_input_details()
-    strength = [d for d in details if list(d["shape"]) == [1, 1, 1, 1]]
-    image = [d for d in details if d not in strength]
-    if len(image) != 1 or len(strength) > 1:
-        raise ValueError(f"expected an image input and at most one 1x1x1x1 strength input, got "
-                         f"{[list(d['shape']) for d in details]}")
-    return image[0], (strength[0] if strength else None)
+    told apart by shape (:func:`~bggan.export.onnx_file.split_inputs`)."""
+    details = {d["name"]: d for d in interpreter.get_input_details()}
+    image, strength = split_inputs({name: list(d["shape"]) for name, d in details.items()})
+    return details[image], (details[strength] if strength else None)
 
 
 def run_tflite(path: Path, images: np.ndarray, threads: int = 2, strengths: np.ndarray | None = None) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
+from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, STRENGTH_SHAPE
 from bggan.export.tflite_rewrite import unfuse_transpose_conv_activations
 from bggan.quiet import TENSORFLOW_NOISE, filtered_stderr, import_tensorflow
 
@@ -89,7 +89,7 @@ def save_saved_model(model, path: Path, height: int, width: int, strength: bool 
 
     spec = tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME)
     if strength:
-        specs = [spec, tf.TensorSpec([1, 1, 1, 1], tf.float32, name=STRENGTH_NAME)]
+        specs = [spec, tf.TensorSpec(STRENGTH_SHAPE, tf.float32, name=STRENGTH_NAME)]
         serve = tf.function(lambda image, strength: {OUTPUT_NAME: model([image, strength])}, input_signature=specs)
     else:
         serve = tf.function(lambda image: {OUTPUT_NAME: model(image)}, input_signature=[spec])

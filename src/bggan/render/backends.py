@@ -117,7 +117,9 @@ class OnnxBackend:
         inp, out, strength = self.names
         feed = {inp: image.transpose(2, 0, 1)[None]}
         if self.conditional:
-            feed[strength] = np.full((1, 1, 1, 1), self.strength, np.float32)
+            from bggan.export.onnx_file import strength_input
+
+            feed[strength] = strength_input(self.strength)
         return self.session.run([out], feed)[0][0].transpose(1, 2, 0)
 
 
@@ -144,7 +146,9 @@ class TfliteBackend:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         self.interpreter.set_tensor(self.input["index"], image[None].astype(np.float32))
         if self.conditional:
-            self.interpreter.set_tensor(self.strength_input["index"], np.full((1, 1, 1, 1), self.strength, np.float32))
+            from bggan.export.onnx_file import strength_input
+
+            self.interpreter.set_tensor(self.strength_input["index"], strength_input(self.strength))
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])[0].copy()
 
@@ -164,6 +168,7 @@ class TfliteGpuBackend:
     strength: float | None = None
 
     def __init__(self, path: Path, precision: str = "fp16") -> None:
+        from bggan.export.onnx_file import split_inputs
         from bggan.litert_gpu import GpuModel
 
         self.model = GpuModel(path, precision)
@@ -171,8 +176,7 @@ class TfliteGpuBackend:
             self.model.close()
             raise BgganError(f"{path}: not fully accelerated on the GPU ({self.model.adapter})")
         shapes = {name: list(spec["shape"]) for name, spec in self.model.inputs.items()}
-        self.strength_name = next((name for name, shape in shapes.items() if shape == [1, 1, 1, 1]), None)
-        (self.image_name,) = [name for name in shapes if name != self.strength_name]
+        self.image_name, self.strength_name = split_inputs(shapes)
         self.conditional = self.strength_name is not None
         self.fixed_size = _fixed(shapes[self.image_name][1:3], path)
         self.description = (f"TFLite on LiteRT's GPU accelerator ({precision}, {self.model.adapter or 'unnamed adapter'}"
@@ -182,7 +186,9 @@ class TfliteGpuBackend:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         feed = {self.image_name: image[None].astype(np.float32)}
         if self.conditional:
-            feed[self.strength_name] = np.full((1, 1, 1, 1), self.strength, np.float32)
+            from bggan.export.onnx_file import strength_input
+
+            feed[self.strength_name] = strength_input(self.strength)
         (y,) = self.model.run(feed).values()
         return y[0]
 
