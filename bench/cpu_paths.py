@@ -200,18 +200,18 @@ def setup(path: str, work: Path, threads: int):
     raise ValueError(path)
 
 
-def matmul_gflops(repeats: int = 3) -> float:
-    """The fp32 matrix-multiply peak now: best GFLOP/s of ``torch.mm`` on 4096x4096 (after one untimed)."""
-    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+def matmul_gflops(n: int = 4096, repeats: int = 3) -> float:
+    """The fp32 matrix-multiply peak now: best GFLOP/s of ``torch.mm`` on ``n`` x ``n`` (after one untimed)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
         torch.mm(a, b)
         times.append(time.perf_counter() - start)
-    return 2 * 4096**3 / min(times[1:]) / 1e9
+    return 2 * n**3 / min(times[1:]) / 1e9
 
 
-def child(path: str, work: Path, threads: int, repeats: int) -> None:
+def child(path: str, work: Path, threads: int, repeats: int, matmul: int) -> None:
     """Run one path (in its own process) and print one JSON line; its output goes to ``work/<path>.npy``.
 
     The matrix-multiply peak is measured in the same process before the path's setup and after its timed
@@ -219,7 +219,7 @@ def child(path: str, work: Path, threads: int, repeats: int) -> None:
     memory is read before the second (the first one's 192 MiB are freed before the path starts).
     """
     torch.set_num_threads(threads)
-    peaks = [matmul_gflops()]
+    peaks = [matmul_gflops(matmul)]
     start = time.perf_counter()
     forward = setup(path, work, threads)
     out = forward()
@@ -230,7 +230,7 @@ def child(path: str, work: Path, threads: int, repeats: int) -> None:
         forward()
         times.append(time.perf_counter() - start)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    peaks.append(matmul_gflops())
+    peaks.append(matmul_gflops(matmul))
     np.save(work / f"{path}.npy", np.asarray(out, np.float32))
     print(json.dumps({"first": first, "best": min(times), "median": statistics.median(times), "peak_gib": rss,
                       "matmul_gflops": max(peaks)}))
@@ -238,7 +238,7 @@ def child(path: str, work: Path, threads: int, repeats: int) -> None:
 
 def run_child(args, work: Path, path: str) -> dict | None:
     command = [sys.executable, __file__, "--child", path, "--work", str(work), "--threads", str(args.threads),
-               "--repeats", str(args.repeats)]
+               "--repeats", str(args.repeats), "--matmul", str(args.matmul)]
     result = subprocess.run(command, check=False, capture_output=True, text=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode or not lines:
@@ -296,11 +296,13 @@ def main() -> None:
     p.add_argument("--tflite", action="store_true", help="also the TFLite files of a bggan-export (adds minutes)")
     p.add_argument("--weights", help="a generator (.safetensors, .ckpt); default: the released architecture with "
                                      "He-scaled random weights (its FLOPs are counted either way)")
+    p.add_argument("--matmul", type=int, default=4096, help="side of the square matmul that measures the peak "
+                   "(default: %(default)s; smaller is quicker and reads lower)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        child(args.child, args.work, args.threads, args.repeats)
+        child(args.child, args.work, args.threads, args.repeats, args.matmul)
         return
     paths = args.paths.split(",") if args.paths else DEFAULT_PATHS + (["tflite-fp32", "tflite-fp16"] * args.tflite)
     unknown = [name for name in paths if name not in PATHS]

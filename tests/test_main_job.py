@@ -35,7 +35,7 @@ def demo(tmp_path_factory):
     """``bggan-demo`` with a few epochs on 12 pairs (8 held out), with its default criteria: every step runs, and
     a model trained this little must be refused at the end (exit 1), its artifacts kept for a look."""
     return run_demo(tmp_path_factory.mktemp("demo") / "demo", "bggan-demo", "--pretrain-epochs", "2",
-                    "--adversarial-epochs", "1", "--pairs", "12")
+                    "--adversarial-epochs", "1", "--pairs", "12", "--size", "96x144")
 
 
 @pytest.mark.slow
@@ -129,7 +129,7 @@ def test_the_notebook_runs_top_to_bottom_on_the_demo(demo, aperture_demo, tmp_pa
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     max_abs = float(re.search(r"TFLite vs PyTorch on \S+: max abs (\S+),", text).group(1))
     assert max_abs < 1e-4
-    assert "8 pairs, 192x288" in text and "median detail kept in focus (|CoC| < 1 px)" in text
+    assert "8 pairs, 96x144" in text and "median detail kept in focus (|CoC| < 1 px)" in text
 
 
 def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path):
@@ -145,7 +145,9 @@ def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path):
 
 
 def test_demo_bad_options_are_one_line_exit_2(tmp_path):
-    result = subprocess.run([console_script("bggan-demo"), "--out", str(tmp_path / "d"), "--pairs", "5"],
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--pairs" in result.stderr
+    for args, message in ((["--pairs", "5"], "--pairs"), (["--size", "90x144"], "multiples of 8"),
+                          (["--size", "big"], "--size")):
+        result = subprocess.run([console_script("bggan-demo"), "--out", str(tmp_path / "d"), *args],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
     assert not (tmp_path / "d").exists()

@@ -25,7 +25,8 @@ def test_the_fp32_paths_agree_with_pytorch_and_bf16_does_not():
             pytest.fail("TensorFlow is not installed (the export extra)")
         pytest.skip("TensorFlow is not installed (the export extra)")
     paths = ["torch-nchw", "tf-eager", "torch-cl", "torch-bf16"]
-    out = subprocess.run([sys.executable, str(BENCH), "--size", "64x96", "--repeats", "1", "--paths", ",".join(paths)],
+    out = subprocess.run([sys.executable, str(BENCH), "--size", "64x96", "--repeats", "1", "--matmul", "1024",
+                          "--paths", ",".join(paths)],
                          check=True, capture_output=True, text=True).stdout
     # path, first s, best s, median s, GFLOP/s, % peak, x yardstick, PSNR, in/out of focus, peak GiB, what
     rows = {line.split()[0]: line.split() for line in out.splitlines()[-len(paths):]}

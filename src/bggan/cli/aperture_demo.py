@@ -22,8 +22,17 @@ import sys
 import time
 from pathlib import Path
 
-from bggan.cli.common import Parser, parse_size, run_command
-from bggan.cli.demo import MARKER, Steps, compose, missing_export_extra, prepare_folder, quiet_known_warnings
+from bggan.cli.common import Parser, run_command
+from bggan.cli.demo import (
+    MARKER,
+    Steps,
+    compose,
+    demo_size,
+    missing_export_extra,
+    prepare_folder,
+    quiet_known_warnings,
+    size_overrides,
+)
 from bggan.errors import BgganError, RunFailed, TrainingFailed
 
 PROG = "bggan-aperture-demo"
@@ -56,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         raise BgganError(f"--pairs must be at least 9 (8 are held out), got {args.pairs}")
     if args.no_blur is not None and not 0 <= args.no_blur <= 1:
         raise BgganError(f"--no-blur is a share in [0, 1], got {args.no_blur}")
-    h, w = parse_size(args.size)
-    if h % 8 or w % 8:
-        raise BgganError(f"--size must be multiples of 8 (the export's), got {args.size}")
+    h, w = demo_size(args.size)
     out = Path(args.out)
     prepare_folder(out, args.overwrite)
     (out / MARKER).write_text(json.dumps({"command": PROG, **vars(args)}, indent=2) + "\n")
@@ -73,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     say.step(f"pretrain: small Glass-Net with the aperture as an input ({args.condition}), pairs at f/1.4 to f/22 and "
              f"with no blur, {args.epochs} epochs  ->  {out / 'pretrain'}")
     common = ["experiment=aperture_demo", "trainer.enable_model_summary=false", f"data.pairs.n={args.pairs}",
-              f"model.generator.condition={args.condition}", f"data.pairs.size=[{h},{w}]",
-              f"data.crop=[{min(h, 128)},{min(w, 192)}]",
+              f"model.generator.condition={args.condition}", *size_overrides(h, w),
               *([f"data.pairs.no_blur={args.no_blur}"] if args.no_blur is not None else [])]
     cfg = compose([*common, "stage=pretrain", "name=aperture_demo/pretrain", f"trainer.max_epochs={args.epochs}"])
     run = train(cfg, out / "pretrain")

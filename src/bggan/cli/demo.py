@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from bggan.cli.common import Parser, run_command
+from bggan.cli.common import Parser, parse_size, run_command
 from bggan.errors import BgganError, RunFailed, TrainingFailed
 
 PROG = "bggan-demo"
@@ -55,6 +55,19 @@ def quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging interval.*")
 
 
+def demo_size(text: str) -> tuple[int, int]:
+    """A demo's ``--size``: ``"HxW"`` -> ``(H, W)``, multiples of 8 (the export's); else a BgganError."""
+    h, w = parse_size(text)
+    if h % 8 or w % 8:
+        raise BgganError(f"--size must be multiples of 8 (the export's), got {text}")
+    return h, w
+
+
+def size_overrides(h: int, w: int) -> list[str]:
+    """Hydra overrides for pairs of ``h x w`` and training crops of 128x192 or smaller."""
+    return [f"data.pairs.size=[{h},{w}]", f"data.crop=[{min(h, 128)},{min(w, 192)}]"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--out", default="outputs/demo", help="folder for both runs and the scores (default: %(default)s)")
@@ -63,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pretrain-epochs", type=int, default=40, help="default: %(default)s")
     p.add_argument("--adversarial-epochs", type=int, default=6, help="default: %(default)s")
     p.add_argument("--pairs", type=int, default=96, help="synthetic pairs, the last 8 held out (default: %(default)s)")
+    p.add_argument("--size", default="192x288", help="HxW of the pairs and the export, multiples of 8 "
+                                                     "(default: %(default)s; training crops 128x192 or smaller)")
     p.add_argument("--min-gain", type=float, default=3.0,
                    help="dB over the identity baseline the final model must reach (default: %(default)s)")
     p.add_argument("--min-detail-in-focus", type=float, default=0.7,
@@ -75,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         raise BgganError("--pretrain-epochs and --adversarial-epochs must be >= 1")
     if args.pairs < 9:
         raise BgganError(f"--pairs must be at least 9 (8 are held out), got {args.pairs}")
+    size = demo_size(args.size)
     out = Path(args.out)
     prepare_folder(out, args.overwrite)
     (out / MARKER).write_text(json.dumps(vars(args), indent=2) + "\n")
@@ -90,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         vgg = ["loss.w_vgg=0"]
         print("VGG19 perceptual term: OFF (no VGG19 weights offline; --vgg-weights PATH turns it on)")
     started = time.perf_counter()
-    common = ["experiment=demo", "trainer.enable_model_summary=false"]
+    common = ["experiment=demo", "trainer.enable_model_summary=false", *size_overrides(*size)]
 
     say = Steps(started)
     say.step(f"pretrain: small Glass-Net, L1 + SSIM (+ L1 of the rough output), {args.pretrain_epochs} epochs  ->  "

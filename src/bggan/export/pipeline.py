@@ -22,7 +22,6 @@ from bggan.export.parity import Parity, compare
 from bggan.export.tflite_check import TfliteCheck
 from bggan.files import FILE_MODE, sha256
 from bggan.models.condition import strength_for
-from bggan.render.strip import aperture_label
 
 FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
 
@@ -184,6 +183,7 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     from bggan.export.runners import run_onnx, run_saved_model, run_tflite, run_torch
     from bggan.export.tf_model import onnx2tf_samples, onnx_to_keras, save_saved_model, write_tflite
     from bggan.export.tflite_check import check_tflite
+    from bggan.render.strip import aperture_label  # not at the top: it brings torchmetrics, slow for a bad input
 
     start = time.perf_counter()
     h, w = cfg.size
