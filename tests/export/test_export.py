@@ -208,14 +208,14 @@ def test_missing_export_extra_is_one_clear_error(tmp_path, monkeypatch):
 # ----------------------------------------------------------------- the aperture as an input
 
 
-@pytest.mark.parametrize("condition", ["channel", "film"])
-def test_a_generator_with_the_aperture_as_input_exports_with_two_inputs_at_every_hop(tmp_path, tf, condition):
+@pytest.mark.parametrize(("condition", "gate"), [("channel", False), ("film", True)])
+def test_a_generator_with_the_aperture_as_input_exports_with_two_inputs_at_every_hop(tmp_path, tf, condition, gate):
     from bggan.export.pipeline import PARITY_F_NUMBERS
     from bggan.export.runners import tflite_inputs, tflite_interpreter
     from bggan.models import GlassNet
 
     torch.manual_seed(0)
-    model = GlassNet(c1=4, c2=6, n_res=1, init="he", condition=condition)
+    model = GlassNet(c1=4, c2=6, n_res=1, init="he", condition=condition, gate=gate)
     for film in (m for m in model.modules() if hasattr(m, "linear")):  # FiLM starts at zero: make it matter
         torch.nn.init.normal_(film.linear.weight, std=0.5)
     save_generator(model, tmp_path / "g.safetensors")
@@ -239,6 +239,8 @@ def test_a_generator_with_the_aperture_as_input_exports_with_two_inputs_at_every
     outs = [run_tflite(tmp_path / "out" / "model_float32.tflite", x, strengths=np.array([s], np.float32))
             for s in (0.0, 1.8 / 1.4)]
     assert np.abs(outs[0] - outs[1]).mean() > 0.01
+    if gate:  # no blur gives the photo back
+        assert np.abs(outs[0] - x).max() < 1e-5
     assert "second input, `strength`" in (tmp_path / "out" / "report.md").read_text()
     if condition == "channel":  # full-integer int8, calibrated with both inputs (what int8=true does), once
         from bggan.export.pipeline import calibration_samples

@@ -36,18 +36,18 @@ def test_export_size_must_be_a_multiple_of_8(tiny_glassnet):
         ExportGraph(tiny_glassnet, 100, 96)
 
 
-def _conditional(condition):
+def _conditional(condition, gate=False):
     torch.manual_seed(0)
-    model = GlassNet(c1=4, c2=6, n_res=2, init="he", condition=condition).eval()
+    model = GlassNet(c1=4, c2=6, n_res=2, init="he", condition=condition, gate=gate).eval()
     for film in (m for m in model.modules() if hasattr(m, "linear")):  # FiLM starts at zero: make it matter
         torch.nn.init.normal_(film.linear.weight, std=0.5)
         torch.nn.init.normal_(film.linear.bias, std=0.3)
     return model
 
 
-@pytest.mark.parametrize("condition", ["channel", "film"])
-def test_export_graph_takes_the_strength_and_computes_what_glassnet_computes(condition):
-    model = _conditional(condition)
+@pytest.mark.parametrize(("condition", "gate"), [("channel", False), ("film", False), ("channel", True)])
+def test_export_graph_takes_the_strength_and_computes_what_glassnet_computes(condition, gate):
+    model = _conditional(condition, gate)
     x = torch.rand(1, 3, 64, 96) * 2 - 1
     graph = ExportGraph(model, 64, 96)
     with torch.no_grad():
@@ -57,6 +57,8 @@ def test_export_graph_takes_the_strength_and_computes_what_glassnet_computes(con
             outputs[s] = graph(x, torch.full((1, 1, 1, 1), s))
             assert (outputs[s] - expected).abs().max() < 5e-5
     assert (outputs[0.0] - outputs[1.286]).abs().mean() > 0.05  # the strength changes the output
+    if gate:
+        assert torch.equal(outputs[0.0], x)  # no blur is the photo, exactly
     program = torch.export.export(graph, (torch.zeros(1, 3, 64, 96), torch.ones(1, 1, 1, 1)))
     ops = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
     assert not any(name in op for op in ops for name in ("cat", "expand", "repeat"))  # no map built by broadcast

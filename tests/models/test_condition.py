@@ -111,3 +111,25 @@ def test_an_unconditional_file_has_no_condition_key(tmp_path):
 def test_unknown_condition_is_refused():
     with pytest.raises(ValueError, match="condition must be"):
         GlassNet(condition="aperture")
+
+
+def test_a_gated_model_returns_the_photo_at_no_blur_and_its_own_output_at_wide_apertures(tmp_path):
+    torch.manual_seed(0)
+    gated = GlassNet(c1=4, c2=6, n_res=1, init="he", condition="channel", gate=True).eval()
+    plain = GlassNet(c1=4, c2=6, n_res=1, init="he", condition="channel").eval()
+    plain.load_state_dict(gated.state_dict(), strict=False)
+    x = torch.rand(2, 3, 16, 20) * 2 - 1  # 20: padded to 24 and cropped back
+    with torch.no_grad():
+        torch.testing.assert_close(gated(x, 0.0)[0], x, rtol=0, atol=0)
+        assert (plain(x, 0.0)[0] - x).abs().max() > 0.1  # the control: without the gate no blur is not the photo
+        share = math.tanh(10 * 1.0)
+        torch.testing.assert_close(gated(x, 1.0)[0], x - share * (x - plain(x, 1.0)[0]))
+        torch.testing.assert_close(gated(x, 1.0)[1], plain(x, 1.0)[1])  # stage 1 is not gated
+    assert gated.gate.log_scale.requires_grad and "gate" in gated.summary()
+    save_generator(gated, tmp_path / "g.safetensors")
+    assert read_generator_config(tmp_path / "g.safetensors")["gate"] is True
+    assert "gate" not in read_generator_config(save_generator(plain, tmp_path / "p.safetensors"))
+    with torch.no_grad():
+        torch.testing.assert_close(load_generator(tmp_path / "g.safetensors")(x, 0.3)[0], gated(x, 0.3)[0])
+    with pytest.raises(ValueError, match="gate needs a condition"):
+        GlassNet(gate=True)

@@ -16,6 +16,7 @@ control (the photo back at "no blur", a sharp subject) are reported. Steps 4-5 n
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of the pairs with no blur, target = photo (default: the experiment's)")
     p.add_argument("--condition", choices=("channel", "film"), default="channel",
                    help="how the generator takes the aperture (default: %(default)s, chosen by the control curve)")
+    p.add_argument("--gate", action=argparse.BooleanOptionalAction, default=True,
+                   help="pull the output back to the photo as the strength falls, so no blur returns the photo "
+                        "exactly (model.generator.gate; default: on, --no-gate for the plain model)")
     p.add_argument("--min-rank-correlation", type=float, default=0.9,
                    help="Spearman correlation between the strength asked for and the blur measured that the model "
                         "must reach (default: %(default)s)")
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     say.step(f"pretrain: small Glass-Net with the aperture as an input ({args.condition}), pairs at f/1.4 to f/22 and "
              f"with no blur, {args.epochs} epochs  ->  {out / 'pretrain'}")
     common = ["experiment=aperture_demo", "trainer.enable_model_summary=false", f"data.pairs.n={args.pairs}",
-              f"model.generator.condition={args.condition}", *size_overrides(h, w),
+              f"model.generator.condition={args.condition}", f"model.generator.gate={str(args.gate).lower()}",
+              *size_overrides(h, w),
               *([f"data.pairs.no_blur={args.no_blur}"] if args.no_blur is not None else [])]
     cfg = compose([*common, "stage=pretrain", "name=aperture_demo/pretrain", f"trainer.max_epochs={args.epochs}"])
     run = train(cfg, out / "pretrain")

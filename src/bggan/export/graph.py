@@ -20,6 +20,8 @@ the aperture as an input (:mod:`bggan.models.condition`) also takes its strength
   of the photo with a zero kernel (exact: ``0 * x`` sums to 0) and ``- s`` is the only broadcast, of one value.
 * ``"film"``: each residual branch is scaled and shifted per channel, ``gamma = s * w + b``: MUL and SUB of
   ``(1, C, 1, 1)`` maps, then of the branch by them.
+* a gate (``GlassNet(gate=True)``): ``x - g * (x - out)`` with ``g = tanh(s * k)``, ``k`` a ``(1, 3, 1, 1)`` constant
+  (a scalar constant gained a RESHAPE): per-channel MUL and TANH, as FiLM's.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class ExportGraph(nn.Module):
             raise BgganError(f"export size must be multiples of {SIZE_MULTIPLE} (HxW), got {height}x{width}")
         self.generator = generator.eval()
         self.height, self.width, self.condition = height, width, generator.condition
+        gate = generator.gate
+        self.gate_scale = None if gate is None else float(gate.log_scale.detach().exp())  # a constant in the graph
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``(1, 3, H, W)``, and ``strength`` ``(1, 1, 1, 1)`` for a generator with the aperture as an input."""
@@ -137,7 +141,11 @@ class ExportGraph(nn.Module):
             y = residual(y, block, strength)
         for up, skip in zip(refine_stage.decoder, feats[:0:-1], strict=True):
             y = F.relu(conv_split([skip, y], up[0]))
-        return torch.tanh(conv_same(y, refine_stage.out))
+        out = torch.tanh(conv_same(y, refine_stage.out))
+        if self.gate_scale is None:
+            return out
+        share = torch.tanh(strength * x.new_full((1, 3, 1, 1), self.gate_scale))  # (1, 3, 1, 1), as FiLM's gamma
+        return x - share * (x - out)
 
 
 #: The largest finite float16: what a GPU's fp16 path holds before it overflows to inf.

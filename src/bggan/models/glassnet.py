@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, Norm, ResidualBlock, UpConvReLU
-from bggan.models.condition import CONDITIONS, strength_tensor, with_strength_channel
+from bggan.models.condition import CONDITIONS, ApertureGate, strength_tensor, with_strength_channel
 
 #: Glass-Net downsamples three times: inside the network both sides must be multiples of this.
 SIZE_MULTIPLE = 8
@@ -137,6 +137,8 @@ class GlassNet(nn.Module):
             biases, as the released training code) or ``"he"`` (Kaiming-normal, fan-in).
         condition: ``None`` (the released model), or the aperture as an input, ``"channel"`` or ``"film"``
             (:mod:`bggan.models.condition`); weight files keep it in their config.
+        gate: with a condition, pull the output back to the photo as the strength falls
+            (:class:`~bggan.models.condition.ApertureGate`): strength 0 returns the photo exactly.
 
     Forward: ``(B, 3, H, W)`` in [-1, 1] -> ``(final, rough)``, both ``(B, 3, H, W)`` in [-1, 1]. A
     conditional model also takes ``strength``: one float or ``(B,)``, ``1.8 / f_number`` (0: no blur).
@@ -145,18 +147,24 @@ class GlassNet(nn.Module):
     """
 
     def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: Norm = "official",
-                 dropout: float = 0.1, init: Init = "released", condition: str | None = None) -> None:
+                 dropout: float = 0.1, init: Init = "released", condition: str | None = None,
+                 gate: bool = False) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if condition is not None and condition not in CONDITIONS:
             raise ValueError(f"condition must be None or one of {CONDITIONS}, got {condition!r}")
+        if gate and condition is None:
+            raise ValueError("gate needs a condition: it gates the output by the strength")
         self.config = {"c1": c1, "c2": c2, "n_res": n_res, "norm": norm, "dropout": dropout}
         if condition is not None:
             self.config["condition"] = condition  # absent for the released model: its files stay as they were
+        if gate:
+            self.config["gate"] = True
         self.condition = condition
         self.rough = RoughStage(c1, n_res, norm, dropout, condition)
         self.refine = RefineStage(c2, n_res, norm, dropout, condition)
+        self.gate = ApertureGate() if gate else None
         self.reset_parameters(init)
 
     def summary(self) -> str:
@@ -164,6 +172,7 @@ class GlassNet(nn.Module):
         cfg = self.config
         n_params = sum(p.numel() for p in self.parameters())
         condition = f", condition={cfg['condition']}" if "condition" in cfg else ""
+        condition += ", gate" if "gate" in cfg else ""
         return (f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}, norm={cfg['norm']}{condition}), "
                 f"{n_params:,} parameters")
 
@@ -180,6 +189,8 @@ class GlassNet(nn.Module):
         x = pad_to_multiple(x)
         rough = self.rough(x, strength)
         final = self.refine(x, rough, strength)
+        if self.gate is not None:
+            final = self.gate(x, final, strength)
         if final.shape[-2:] != (h, w):
             final, rough = final[..., :h, :w], rough[..., :h, :w]
         return final, rough
