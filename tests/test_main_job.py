@@ -87,6 +87,8 @@ def test_the_aperture_demo_trains_measures_exports_and_sweeps(aperture_demo):
         points = list(csv.DictReader(f))
     assert [p["f_number"] for p in points] == ["inf", "16", "8", "5.6", "4", "2.8", "2", "1.4"]
     assert float(points[0]["blur_target"]) == 1.0 and float(points[-1]["blur_target"]) < 0.5  # the lens's curve
+    assert float(points[0]["psnr_vs_photo"]) == 100  # gated (the default): no blur is the photo (PSNR capped at 100)
+    assert float(points[1]["psnr_vs_photo"]) < 100  # ... and f/16 is not
     assert "| rank correlation, strength vs blur |" in (out / "control.md").read_text()
     report = json.loads((out / "export" / "report.json").read_text())
     assert len(report["parity"]) == 5 and all(p["passed"] for p in report["parity"])
