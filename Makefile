@@ -55,9 +55,13 @@ notebook: $(VENV)/.export
 	mkdir -p outputs
 	$(VENV)/bin/jupyter execute --output=../outputs/explore_outputs.ipynb notebooks/explore_outputs.ipynb
 
-## the whole suite, as CI runs it: slow, export and GPU-runtime tests included (none of them may skip)
+## the whole suite, as CI runs it: slow, export and GPU-runtime tests included (none of them may skip),
+## a test file per worker (pytest-xdist), one thread each: the tests' models are tiny, and two threads per
+## worker on two cores only fight
+TEST_WORKERS ?= 2
 test: $(VENV)/.export $(GPU_RUNTIME)/.ready
-	BGGAN_REQUIRE_EXPORT=1 BGGAN_REQUIRE_GPU_RUNTIME=1 $(PY) -m pytest -m "not gpu"
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BGGAN_REQUIRE_EXPORT=1 BGGAN_REQUIRE_GPU_RUNTIME=1 \
+		$(PY) -m pytest -m "not gpu" -n $(TEST_WORKERS) --dist loadfile
 
 ## the fast default: no slow tests; export tests skip if TensorFlow is missing
 test-fast: $(VENV)/.base

@@ -266,7 +266,7 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_would(tmp_path):
         proc = subprocess.Popen([console_script("bggan-train"), *args], cwd=tmp_path, env=train_env(),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 300  # generous: make test runs two workers side by side
             while proc.poll() is None and time.monotonic() < deadline:
                 if (checkpoints / "last.ckpt").exists() and load_ckpt(checkpoints / "last.ckpt")["epoch"] >= 1:
                     break
