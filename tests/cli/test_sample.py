@@ -83,5 +83,5 @@ def test_weights_with_the_aperture_as_input_render_at_the_f_number_given(tmp_pat
         err = capsys.readouterr().err.strip()
         assert err.startswith("bggan-sample: error:") and "\n" not in err and message in err
     assert _run(["--size", "32x48", "--out", str(tmp_path / "y.png"), "--aperture", "2.8"]) == 2
-    assert "needs weights trained with the aperture" in capsys.readouterr().err
+    assert "--aperture needs a model trained with the aperture" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

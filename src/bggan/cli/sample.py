@@ -16,6 +16,7 @@ from bggan.cli.common import Parser, parse_size, run_command
 from bggan.errors import BgganError
 from bggan.files import check_output
 from bggan.images import read_rgb, to_tensor, to_uint8, write_rgb
+from bggan.models.condition import requested_strength
 from bggan.models.glassnet import GlassNet
 from bggan.models.weights import load_generator
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print("weights: none given, so RANDOM weights: this checks the pipeline, the picture is not bokeh. "
               "Import the released weights with bggan-import-tf and pass --weights.")
     print(f"model: {model.summary()}; input {image.shape[0]}x{image.shape[1]} px (HxW)")
-    strength = aperture_strength(model, args.aperture)
+    strength = requested_strength(model.condition is not None, args.aperture)
 
     # channels_last: about 1.4x faster than NCHW on CPU (bench/forward_cpu.py)
     model = model.to(memory_format=torch.channels_last)
@@ -76,19 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     write_rgb(args.out, panel, overwrite=args.overwrite)
     print(f"wrote {args.out} (input | rough | final)")
     return 0
-
-
-def aperture_strength(model: GlassNet, f_number: float | None) -> float | None:
-    """The strength to render at (:mod:`bggan.models.condition`), or one line where model and option do not fit."""
-    from bggan.models.condition import strength_for
-
-    if (f_number is None) != (model.condition is None):
-        raise BgganError("these weights take the aperture as an input: pass --aperture F (e.g. 1.8)"
-                         if f_number is None else "--aperture needs weights trained with the aperture as an input")
-    try:
-        return None if f_number is None else strength_for(f_number)
-    except ValueError as e:
-        raise BgganError(f"--aperture: {e}") from None
 
 
 def cli() -> None:

@@ -24,6 +24,8 @@ import math
 import torch
 from torch import nn
 
+from bggan.errors import BgganError
+
 #: EBB!'s aperture: strength 1.
 REFERENCE_F_NUMBER = 1.8
 #: ``GlassNet(condition=...)`` values besides None.
@@ -39,6 +41,26 @@ def strength_for(f_number: float) -> float:
     if not isinstance(f_number, int | float) or math.isnan(f_number) or f_number <= 0:
         raise ValueError(f"an f-number is a positive number (f/1.4, f/22), got {f_number!r}")
     return REFERENCE_F_NUMBER / f_number
+
+
+def requested_strength(conditional: bool, f_number: float | None, sweep: bool = False) -> float | None:
+    """The strength to render at: ``strength_for(f_number)`` (``inf``: no blur), or None (the model's one fixed
+    look) for a model without the aperture as an input. ``sweep``: the command also has ``--sweep``.
+
+    Raises:
+        BgganError: one line: a model with the aperture as an input and no f-number, one without it and an
+            f-number, or an f-number that is not positive.
+    """
+    if f_number is None and conditional:
+        raise BgganError("this model takes the aperture as an input: pass --aperture F (e.g. 1.8, EBB!'s look; inf "
+                         "for no blur)" + (" or --sweep" if sweep else ""))
+    if f_number is not None and not conditional:
+        raise BgganError(("--aperture and --sweep need" if sweep else "--aperture needs") + " a model trained with "
+                         "the aperture as an input (model.generator.condition); this one renders one fixed look")
+    try:
+        return None if f_number is None else strength_for(f_number)
+    except ValueError as e:
+        raise BgganError(f"--aperture: {e}") from None
 
 
 def strength_tensor(strength: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:

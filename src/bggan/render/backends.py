@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bggan.errors import BgganError
-from bggan.models.condition import strength_for
+from bggan.models.condition import requested_strength
 
 BACKENDS = ("torch", "onnx", "tflite", "tflite-gpu")
 #: In an export folder (bggan-export), the file each backend reads.
@@ -33,17 +33,7 @@ def set_aperture(backend, f_number: float | None) -> None:
         BgganError: a model with the aperture as an input without an f-number, one without it with an f-number,
             or an f-number that is not positive.
     """
-    conditional = getattr(backend, "conditional", False)
-    if f_number is None and conditional:
-        raise BgganError("this model takes the aperture as an input: pass --aperture F (e.g. 1.8, EBB!'s look; inf "
-                         "for no blur) or --sweep")
-    if f_number is not None and not conditional:
-        raise BgganError("--aperture and --sweep need a model trained with the aperture as an input "
-                         "(model.generator.condition); this one renders one fixed look")
-    try:
-        backend.strength = None if f_number is None else strength_for(f_number)
-    except ValueError as e:
-        raise BgganError(f"--aperture: {e}") from None
+    backend.strength = requested_strength(getattr(backend, "conditional", False), f_number, sweep=True)
 
 
 def cpu_has_bf16() -> bool:
