@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bggan.data.paired import PairedImages, PairFiles, natural_key, probe_image, read_keep_list, scan_folder
+from bggan.data.paired import PairedImages, PairFiles
+from bggan.data.scan import natural_key, probe_image, read_keep_list, scan_folder
 from bggan.errors import BgganError
 
 

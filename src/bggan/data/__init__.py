@@ -2,8 +2,9 @@
 them all."""
 
 from bggan.data.mixed import MixedPairs
-from bggan.data.paired import PairedImages, PairFiles, ScanReport, scan_folder
+from bggan.data.paired import PairedImages, PairFiles
 from bggan.data.realbokeh import RealBokeh
+from bggan.data.scan import ScanReport, scan_folder
 from bggan.data.synthetic import SyntheticPairs, render_pair
 from bggan.data.transforms import PairCrops
 

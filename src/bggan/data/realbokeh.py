@@ -26,7 +26,8 @@ from typing import Literal
 
 from torch.utils.data import Dataset
 
-from bggan.data.paired import Pair, PairFiles, ScanReport, Skipped, natural_key, probe_image
+from bggan.data.paired import PairFiles
+from bggan.data.scan import Pair, ScanReport, Skipped, natural_key, probe_image
 from bggan.errors import BgganError
 
 #: The split folders of the release.

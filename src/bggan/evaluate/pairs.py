@@ -9,7 +9,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from bggan.data.depth_maps import DEPTH_SUFFIXES, depth_f_number, read_coc
-from bggan.data.paired import natural_key
+from bggan.data.scan import natural_key
 from bggan.errors import BgganError
 from bggan.images import read_rgb
 
@@ -45,7 +45,7 @@ class FilePairs(Dataset):
 
     @classmethod
     def from_pairs(cls, pairs, coc: str | os.PathLike | None = None) -> FilePairs:
-        """From :class:`bggan.data.paired.Pair` records (``name``, ``source``, ``target``, ``f_number``): roles input
+        """From :class:`bggan.data.scan.Pair` records (``name``, ``source``, ``target``, ``f_number``): roles input
         and target, the depth file of each name in folder ``coc`` when it has one, and the f-numbers known."""
         maps = files_by_stem(coc, DEPTH_SUFFIXES) if coc is not None else {}
         return cls([(p.name, {"input": Path(p.source), "target": Path(p.target),
