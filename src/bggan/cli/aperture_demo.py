@@ -37,8 +37,6 @@ from bggan.cli.demo import (
 from bggan.errors import BgganError, RunFailed, TrainingFailed
 
 PROG = "bggan-aperture-demo"
-#: The strip's f-numbers (the README's), and the control curve's sweep.
-STRIP = "16,8,5.6,4,2.8,2,1.4"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +159,7 @@ def export_and_sweep(say: Steps, generator: Path, size: tuple[int, int], photo: 
 
     say.step(f"render a held-out photo at every f-number with the TFLite model  ->  {out / 'sweep'}")
     render_args = [str(photo), "--weights", str(result.out), "--backend", "tflite", "--out", str(out / "sweep"),
-                   "--sweep", STRIP]
+                   "--sweep"]  # without a list: f/16 ... f/1.4
     print("$ bggan-render " + " ".join(render_args))
     if render_cli.main(render_args) != 0:
         raise RunFailed("bggan-render failed (see above)")

@@ -31,13 +31,12 @@ from tqdm import tqdm
 
 from bggan.cli.common import Parser, parse_size, run_command
 from bggan.errors import BgganError
+from bggan.models.condition import STRIP_F_NUMBERS
 from bggan.render.backends import BACKENDS, PRECISIONS
 from bggan.render.photo import FORMATS, PHOTO_SUFFIXES
 from bggan.render.renderer import OVERLAP, TILE, RenderOptions
 
 PROG = "bggan-render"
-#: ``--sweep`` without a list: the strip of the README, f/16 to f/1.4.
-DEFAULT_SWEEP = (16.0, 8.0, 5.6, 4.0, 2.8, 2.0, 1.4)
 
 
 @dataclass(frozen=True)
@@ -221,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     aperture = p.add_mutually_exclusive_group()
     aperture.add_argument("--aperture", metavar="F", help="a model with the aperture as an input: render at f/F "
                                                           "(1.8: EBB!'s look; inf: no blur)")
-    aperture.add_argument("--sweep", nargs="?", const=",".join(f"{f:g}" for f in DEFAULT_SWEEP), metavar="F,F,...",
+    aperture.add_argument("--sweep", nargs="?", const=",".join(f"{f:g}" for f in STRIP_F_NUMBERS), metavar="F,F,...",
                           help="a model with the aperture as an input: render each photo at every f-number and side "
                                "by side in NAME_strip (default: %(const)s)")
     group = p.add_mutually_exclusive_group()

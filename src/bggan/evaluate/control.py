@@ -30,10 +30,10 @@ import torch
 from bggan.evaluate.bands import DEFAULT_BANDS, CocBands, band_metrics
 from bggan.evaluate.metrics import Scorer
 from bggan.images import to_tensor
-from bggan.models.condition import strength_for
+from bggan.models.condition import STRIP_F_NUMBERS, strength_for
 
 #: The sweep of f-numbers by default: no blur, then f/16 to f/1.4.
-DEFAULT_SWEEP = (math.inf, 16.0, 8.0, 5.6, 4.0, 2.8, 2.0, 1.4)
+DEFAULT_SWEEP = (math.inf, *STRIP_F_NUMBERS)
 #: The aims: rank correlation, PSNR (dB) against the photo at no blur, in-focus detail kept at every f-number.
 MIN_RANK_CORRELATION, MIN_NO_BLUR_PSNR, MIN_IN_FOCUS = 0.9, 35.0, 0.7
 

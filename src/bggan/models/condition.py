@@ -30,6 +30,9 @@ from bggan.errors import BgganError
 REFERENCE_F_NUMBER = 1.8
 #: ``GlassNet(condition=...)`` values besides None.
 CONDITIONS = ("channel", "film")
+#: An aperture strip, f/16 to f/1.4: ``bggan-render --sweep`` without a list, the README's strip, and the real
+#: apertures of the control curve (:data:`bggan.evaluate.control.DEFAULT_SWEEP` adds no blur).
+STRIP_F_NUMBERS = (16.0, 8.0, 5.6, 4.0, 2.8, 2.0, 1.4)
 
 
 def strength_for(f_number: float) -> float:
