@@ -51,6 +51,7 @@ PATHS = {
     "torch-cl": "bggan-render's default: the same, and glibc keeps what the forward frees (bggan.allocator)",
     "onnxruntime": "ONNX Runtime on torch.onnx's export of the same model (export in first s)",
     "torch-bf16": "bggan-render --precision bf16: convolutions in bfloat16 (AMX), statistics in float32",
+    "torch-int8": "bggan-render --precision int8: convolutions in int8 (oneDNN; per-channel weights, each input's own range)",
     "onnxruntime-int8": "ONNX Runtime, static int8 QDQ (per-channel weights, MinMax on 2 scenes; in first s)",
     "tflite-fp32": "TFLite float32 from bggan-export (XNNPACK)",
     "tflite-fp16": "TFLite float16 weights from bggan-export (XNNPACK)",
@@ -81,7 +82,7 @@ def _tf_paths(work: Path, threads: int, compiled: bool):
     x = tf.constant(_image(work))
 
     def forward(t):
-        return glassnet_tf_ops(tf, t, weights, n_res)[0]
+        return glassnet_tf_ops(tf, t, weights, n_res, model.config["norm"])[0]
 
     forward = tf.function(forward) if compiled else forward
     return lambda: forward(x).numpy()
@@ -191,8 +192,8 @@ def setup(path: str, work: Path, threads: int):
             return _torch_eager(work, torch.channels_last, rows_norm=path == "torch-cl-norms")
         case "torch-cl":
             return _torch_backend(work, "fp32")
-        case "torch-bf16":
-            return _torch_backend(work, "bf16")
+        case "torch-bf16" | "torch-int8":
+            return _torch_backend(work, path.removeprefix("torch-"))
         case "onnxruntime" | "onnxruntime-int8":
             return _onnxruntime(work, threads, int8=path.endswith("int8"))
         case "tflite-fp32" | "tflite-fp16":

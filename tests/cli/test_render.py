@@ -12,6 +12,7 @@ from PIL import Image
 from bggan.cli.common import run_command
 from bggan.cli.render import main
 from bggan.models import GlassNet, save_generator
+from bggan.models.int8 import int8_available
 from bggan.render import backends
 from bggan.render.backends import cpu_has_bf16
 from tests.conftest import console_script
@@ -226,9 +227,39 @@ def test_bf16_precision_renders_close_to_fp32(tmp_path, weights, capsys):
     assert difference.mean() < 1.5  # a few levels of 255 at most
 
 
+@pytest.mark.skipif(not int8_available(), reason="this PyTorch has no oneDNN int8 convolutions")
+def test_int8_precision_renders_close_to_fp32(tmp_path, weights, capsys):
+    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
+    results = {}
+    for precision in ("fp32", "int8"):
+        assert render(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / precision, "--device", "cpu",
+                      "--precision", precision) == 0
+        assert f"({precision}, channels_last)" in capsys.readouterr().out
+        results[precision] = np.asarray(Image.open(tmp_path / precision / "a.png")).astype(int)
+    difference = np.abs(results["int8"] - results["fp32"])
+    assert difference.max() > 0  # the control: int8 really ran
+    assert difference.mean() < 1.5  # a few levels of 255 at most
+
+
+def test_int8_runs_on_the_cpu_and_a_gpu_is_refused_in_one_line(tmp_path, weights, monkeypatch, capsys):
+    from bggan import devices
+
+    asked = []
+    monkeypatch.setattr(devices, "pick_device", lambda name: asked.append(name) or torch.device(name or "cuda"))
+    Image.fromarray(picture()).save(tmp_path / "a.png")
+    assert render(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / "out", "--device", "cuda",
+                  "--precision", "int8") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "bggan-render: error: --precision int8 runs on the CPU (oneDNN), not cuda; add --device cpu"
+    assert not (tmp_path / "out").exists()
+    backends.TorchBackend(weights, None, "int8")  # no --device: the CPU, where auto would take a GPU
+    assert asked == ["cuda", "cpu"]
+
+
 @pytest.mark.parametrize(("precision", "has_bf16", "files", "message"), [
     ("bf16", False, [], "needs a CPU with bfloat16"),
     ("bf16", True, ["m.onnx"], "is for the torch backend"),
+    ("int8", True, ["m.onnx"], "is for the torch backend"),
 ])
 def test_precision_refusals_are_one_line(tmp_path, weights, monkeypatch, capsys, precision, has_bf16, files, message):
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: has_bf16)

@@ -23,7 +23,7 @@ BACKENDS = ("torch", "onnx", "tflite", "tflite-gpu")
 EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite", "tflite-gpu": "model_float32.tflite"}
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def set_aperture(backend, f_number: float | None) -> None:
@@ -50,9 +50,11 @@ class TorchBackend:
     with glibc keeping the memory the forward frees (:func:`bggan.render.renderer.render_photo`):
     ``bench/cpu_paths.py`` measures each step.
 
-    ``precision``: ``fp32`` (exact: the same numbers as any PyTorch forward, to float32 rounding) or ``bf16``
+    ``precision``: ``fp32`` (exact: the same numbers as any PyTorch forward, to float32 rounding), ``bf16``
     (convolutions in bfloat16 under autocast, statistics in float32; on a CPU with AMX 2-4x faster, 53-67 dB
-    from fp32 as measured in the README; refused on a CPU without bfloat16 instructions, where it is emulated).
+    from fp32 as measured in the README; refused on a CPU without bfloat16 instructions, where it is emulated)
+    or ``int8`` (convolutions in int8 with per-channel weights and each input's own range,
+    :mod:`bggan.models.int8`; on the CPU, its default device; measured in the README).
     """
 
     fixed_size: tuple[int, int] | None = None
@@ -65,12 +67,20 @@ class TorchBackend:
 
         if precision not in PRECISIONS:
             raise BgganError(f"--precision {precision}: one of {', '.join(PRECISIONS)}")
-        self.device = pick_device(device)
+        self.device = pick_device("cpu" if precision == "int8" and device in (None, "auto") else device)
         if precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16():
             raise BgganError("--precision bf16 needs a CPU with bfloat16 instructions (AVX512-BF16 or AMX); "
                              "this one has none, use fp32")
+        if precision == "int8" and self.device.type != "cpu":
+            raise BgganError(f"--precision int8 runs on the CPU (oneDNN), not {self.device}; add --device cpu")
         self.precision = precision
         self.model = load_generator(weights, map_location=self.device).to(memory_format=torch.channels_last)
+        if precision == "int8":
+            from bggan.models.int8 import int8_available, to_int8
+
+            if not int8_available():
+                raise BgganError("--precision int8 needs a PyTorch with oneDNN's int8 convolutions; this one has none")
+            self.model = to_int8(self.model)
         self.conditional = self.model.condition is not None
         aperture = f", the aperture as an input ({self.model.condition})" if self.conditional else ""
         self.description = f"PyTorch on {self.device} ({precision}, channels_last{aperture}), {Path(weights).name}"
