@@ -2,6 +2,7 @@
 
     python bench/render_large.py                         # released model (He-scaled random weights), 4000x6000
     python bench/render_large.py --size 3000x4000 --tile 1024x1536 --weights generator.safetensors
+    python bench/render_large.py --precision int8        # bggan-render --precision int8 (or bf16)
 
 Writes a synthetic photo (a synthetic scene upscaled, plus sensor-like grain) as JPEG to a temporary folder,
 then runs ``bggan-render`` on it in a child process and reads that process's wall time and peak resident
@@ -41,6 +42,7 @@ def main() -> None:
     p.add_argument("--tile", default="1024x1536", help="bggan-render --tile (default: %(default)s)")
     p.add_argument("--weights", help="a generator; default: the released model with He-scaled random weights")
     p.add_argument("--backend", default="auto")
+    p.add_argument("--precision", default="fp32", help="bggan-render --precision (default: %(default)s)")
     args = p.parse_args()
     h, w = parse_size(args.size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,12 +55,13 @@ def main() -> None:
             weights = tmp / "released_he.safetensors"
             save_generator(GlassNet(init="he"), weights)
         command = [str(Path(sys.executable).parent / "bggan-render"), str(photo), "--weights", str(weights),
-                   "--out", str(tmp / "out"), "--tile", args.tile, "--backend", args.backend]
+                   "--out", str(tmp / "out"), "--tile", args.tile, "--backend", args.backend,
+                   "--precision", args.precision]
         start = time.perf_counter()
         subprocess.run(command, check=True)
         seconds = time.perf_counter() - start
         peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-    print(f"\n{h}x{w} ({h * w / 1e6:.1f} MP), tile {args.tile}: {seconds:.1f} s wall, peak RSS {peak_gib:.2f} GiB "
+    print(f"\n{h}x{w} ({h * w / 1e6:.1f} MP), tile {args.tile}, {args.precision}: {seconds:.1f} s wall, peak RSS {peak_gib:.2f} GiB "
           f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
 
 

@@ -83,9 +83,10 @@ def glassnet_tf(tf, x: np.ndarray, weights, n_res: int) -> tuple[np.ndarray, np.
     return final.numpy(), rough.numpy()
 
 
-def glassnet_tf_ops(tf, x, weights, n_res: int):
+def glassnet_tf_ops(tf, x, weights, n_res: int, norm_kind: str = "official"):
     """:func:`glassnet_tf` on tensors, TensorFlow ops only (so ``tf.function`` can trace it): ``x`` NHWC
-    float32 tensor -> ``(final, rough)`` tensors. ``weights`` may be arrays or tensors."""
+    float32 tensor -> ``(final, rough)`` tensors. ``weights`` may be arrays or tensors. ``norm_kind``:
+    ``"official"`` (the released formula) or ``"instance"`` (textbook, for generators trained with it)."""
     layers = iter(weights)
 
     def conv(t, stride=1, relu=True):
@@ -101,8 +102,8 @@ def glassnet_tf_ops(tf, x, weights, n_res: int):
 
     def norm(t):  # the released formula: divide by sqrt(sum of squared deviations + eps)
         mean = tf.reduce_mean(t, axis=[1, 2], keepdims=True)
-        ssd = tf.reduce_sum(tf.square(t - mean), axis=[1, 2], keepdims=True)
-        return (t - mean) / tf.sqrt(ssd + 1e-5)
+        reduce = tf.reduce_sum if norm_kind == "official" else tf.reduce_mean
+        return (t - mean) / tf.sqrt(reduce(tf.square(t - mean), axis=[1, 2], keepdims=True) + 1e-5)
 
     def res_blocks(t):
         for _ in range(n_res):
