@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bggan.render import renderer
 from bggan.render.photo import Photo
 from bggan.render.renderer import RenderOptions, render_photo, tile_count, tiling_for
 
@@ -113,3 +114,17 @@ def test_only_a_photo_rendered_whole_runs_with_freed_memory_kept(monkeypatch):
     assert entered == [True]
     render_photo(photo, identity, RenderOptions(tile=(16, 24), overlap=4))  # tiled: the accumulators stay mapped
     assert entered == [True]
+
+
+@pytest.mark.parametrize(("resize", "blended"), [(False, np.uint8), (True, np.float32)])
+def test_a_tiled_photo_stays_integer_until_each_tile(monkeypatch, resize, blended):
+    # a 24 MP photo's float32 copy is 288 MB: only the released resize (float by nature) makes one
+    seen, real = [], renderer.blend
+    monkeypatch.setattr(renderer, "blend", lambda image, *args: seen.append(image.dtype) or real(image, *args))
+    photo = Photo(RNG.integers(0, 256, (70, 130, 3), dtype=np.uint8))
+    tiles = []
+    out = render_photo(photo, lambda tile: tiles.append(tile.dtype) or identity(tile),
+                       RenderOptions(tile=(32, 48), overlap=8, resize_like_released=resize))
+    assert seen == [blended] and set(tiles) == {np.dtype(np.float32)} and len(tiles) > 1
+    if not resize:
+        np.testing.assert_array_equal(out.rgb, photo.rgb)  # the identity model: every pixel back exactly

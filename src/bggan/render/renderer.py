@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bggan.allocator import freed_memory_kept
-from bggan.render.photo import Photo
+from bggan.render.photo import Photo, model_range
 from bggan.render.resize import released_resize, released_size
 from bggan.render.tiles import blend, plan
 
@@ -72,18 +72,20 @@ def render_photo(photo: Photo, backend: Callable[[np.ndarray], np.ndarray], opti
         on_tile: called after every tile of a tiled photo (progress).
     """
     h, w = photo.size
-    image = photo.to_model_range()
     if model_size((h, w), options) != (h, w):
-        image = released_resize(image, model_size((h, w), options))
+        image = released_resize(photo.to_model_range(), model_size((h, w), options))
+    else:
+        image = photo.rgb  # integers until the model: a tiled photo becomes float32 one tile at a time
     tiling = tiling_for(image.shape[:2], options, fixed_size)
+    to_model = model_range if image.dtype != np.float32 else (lambda tile: tile)
     if tiling is None:
         # glibc keeps what the forward frees (5-15% faster on the CPU); not for tiles, whose accumulators then
         # fragment the heap (a 24 MP photo peaked at 2.04 GiB instead of 1.79)
         with freed_memory_kept():
-            out = backend(image)
+            out = backend(to_model(image))
     else:
         padded = _reflect_to(image, tiling.size)
-        out = blend(padded, tiling, backend, on_tile)[:image.shape[0], :image.shape[1]]
+        out = blend(padded, tiling, lambda tile: backend(to_model(tile)), on_tile)[:image.shape[0], :image.shape[1]]
     if out.shape[:2] != (h, w):
         out = released_resize(out, (h, w))
     return photo.with_rgb(out)
