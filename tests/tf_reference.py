@@ -100,7 +100,7 @@ def glassnet_tf_ops(tf, x, weights, n_res: int, norm_kind: str = "official"):
         out = tf.nn.conv2d_transpose(t, kernel, [b, 2 * h, 2 * w, kernel.shape[2]], 2, "SAME")
         return tf.nn.relu(out + bias)
 
-    def norm(t):  # the released formula: divide by sqrt(sum of squared deviations + eps)
+    def norm(t):  # released: divide by sqrt(sum of squared deviations + eps); instance: sqrt(variance + eps)
         mean = tf.reduce_mean(t, axis=[1, 2], keepdims=True)
         reduce = tf.reduce_sum if norm_kind == "official" else tf.reduce_mean
         return (t - mean) / tf.sqrt(reduce(tf.square(t - mean), axis=[1, 2], keepdims=True) + 1e-5)
