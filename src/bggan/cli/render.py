@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                         "instead of reflect padding")
     p.add_argument("--device", help="torch backend: cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="torch backend: fp32 (exact), bf16 (convolutions in bfloat16: 2-4x faster on a CPU with "
+                   help="torch backend: fp32 (exact), bf16 (convolutions in bfloat16: 2-5x faster on a CPU with "
                         "AMX, 53-67 dB from fp32 measured) or int8 (convolutions in int8 on the CPU; see the "
                         "README for speed and quality) (default: %(default)s)")
     p.add_argument("--gpu-precision", choices=("fp16", "fp32"), default="fp16",
