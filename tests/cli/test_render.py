@@ -213,31 +213,20 @@ def test_the_tflite_gpu_backend_without_a_runtime_is_one_line_exit_2(tmp_path, e
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 instructions")
-def test_bf16_precision_renders_close_to_fp32(tmp_path, weights, capsys):
+@pytest.mark.parametrize("precision", [
+    pytest.param("bf16", marks=pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 instructions")),
+    pytest.param("int8", marks=pytest.mark.skipif(not int8_available(), reason="no oneDNN int8 convolutions")),
+])
+def test_a_lower_precision_renders_close_to_fp32(tmp_path, weights, capsys, precision):
     Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
     results = {}
-    for precision in ("fp32", "bf16"):
-        assert render(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / precision, "--device", "cpu",
-                      "--precision", precision) == 0
-        assert f"({precision}, channels_last)" in capsys.readouterr().out
-        results[precision] = np.asarray(Image.open(tmp_path / precision / "a.png")).astype(int)
-    difference = np.abs(results["bf16"] - results["fp32"])
-    assert difference.max() > 0  # the control: bf16 really ran
-    assert difference.mean() < 1.5  # a few levels of 255 at most
-
-
-@pytest.mark.skipif(not int8_available(), reason="this PyTorch has no oneDNN int8 convolutions")
-def test_int8_precision_renders_close_to_fp32(tmp_path, weights, capsys):
-    Image.fromarray(picture(64, 96)).save(tmp_path / "a.png")
-    results = {}
-    for precision in ("fp32", "int8"):
-        assert render(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / precision, "--device", "cpu",
-                      "--precision", precision) == 0
-        assert f"({precision}, channels_last)" in capsys.readouterr().out
-        results[precision] = np.asarray(Image.open(tmp_path / precision / "a.png")).astype(int)
-    difference = np.abs(results["int8"] - results["fp32"])
-    assert difference.max() > 0  # the control: int8 really ran
+    for name in ("fp32", precision):
+        assert render(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / name, "--device", "cpu",
+                      "--precision", name) == 0
+        assert f"({name}, channels_last)" in capsys.readouterr().out
+        results[name] = np.asarray(Image.open(tmp_path / name / "a.png")).astype(int)
+    difference = np.abs(results[precision] - results["fp32"])
+    assert difference.max() > 0  # the control: the lower precision really ran
     assert difference.mean() < 1.5  # a few levels of 255 at most
 
 
