@@ -12,7 +12,8 @@ the authors' code may not be copied, so it is the project's independent TensorFl
 
 Columns: ``first s``, setup (loading, exporting or quantizing) plus the first forward, what one photo costs;
 ``best s`` and ``median s`` of the timed forwards after it, what each photo of a folder costs; ``GFLOP/s`` and
-``% peak``, the FLOPs of a forward (torch's counter) over the best time, against the fp32 matrix-multiply peak
+``% peak``, the FLOPs of a direct forward (torch's counter; Winograd and the transposed convolutions' phases
+do fewer, so a path can pass 100%) over the best time, against the fp32 matrix-multiply peak
 measured in the same process before and after (``torch.mm`` of 4096x4096 on the same threads; this machine's
 speed drifts within minutes); ``x yardstick``, the yardstick's best time over the path's; ``PSNR`` of the
 output against eager PyTorch in float32 (NCHW) on [-1, 1], over the image and in the scene's in-focus and
@@ -48,7 +49,8 @@ PATHS = {
     "torch-nchw": "PyTorch eager, NCHW (the reference output)",
     "torch-cl-before": "PyTorch eager, channels_last, F.instance_norm, glibc defaults (bggan-render until now)",
     "torch-cl-norms": "the same, norms on its channels_last memory (bggan.models.blocks), glibc defaults",
-    "torch-cl": "bggan-render's default: the same, and glibc keeps what the forward frees (bggan.allocator)",
+    "torch-cl-direct": "the same, and glibc keeps what the forward frees (bggan.allocator)",
+    "torch-cl": "bggan-render's default: the same, residual convolutions by Winograd F(4x4, 3x3) (bggan.models.winograd)",
     "onnxruntime": "ONNX Runtime on torch.onnx's export of the same model (export in first s)",
     "torch-bf16": "bggan-render --precision bf16: convolutions in bfloat16 (AMX), statistics in float32",
     "torch-int8": "bggan-render --precision int8: convolutions in int8 (oneDNN; per-channel weights, each input's own range)",
@@ -103,11 +105,13 @@ def _torch_eager(work: Path, layout: torch.memory_format, rows_norm: bool = True
     return run
 
 
-def _torch_backend(work: Path, precision: str):
+def _torch_backend(work: Path, precision: str, winograd: bool = True):
     from bggan.allocator import freed_memory_kept
     from bggan.render.backends import TorchBackend
 
     backend = TorchBackend(work / "weights.safetensors", "cpu", precision)
+    if not winograd:  # the model as loaded, direct convolutions (oneDNN)
+        backend.model = load_generator(work / "weights.safetensors").to(memory_format=torch.channels_last)
     image = _image(work)[0]
 
     def run():
@@ -190,8 +194,8 @@ def setup(path: str, work: Path, threads: int):
             return _torch_eager(work, torch.contiguous_format)
         case "torch-cl-before" | "torch-cl-norms":
             return _torch_eager(work, torch.channels_last, rows_norm=path == "torch-cl-norms")
-        case "torch-cl":
-            return _torch_backend(work, "fp32")
+        case "torch-cl" | "torch-cl-direct":
+            return _torch_backend(work, "fp32", winograd=path == "torch-cl")
         case "torch-bf16" | "torch-int8":
             return _torch_backend(work, path.removeprefix("torch-"))
         case "onnxruntime" | "onnxruntime-int8":

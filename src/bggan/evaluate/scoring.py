@@ -19,6 +19,7 @@ from bggan.evaluate.pairs import SkippedPair
 from bggan.images import to_tensor, to_uint8
 from bggan.models.condition import strength_for
 from bggan.models.glassnet import GlassNet
+from bggan.models.winograd import to_winograd
 
 
 @dataclass
@@ -69,7 +70,8 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
             whenever it has the target's signed circle of confusion ``"coc"``, ``(H, W)`` float px.
         scorer: the metrics and their conventions.
         model: a generator (run in eval mode, channels-last, under ``torch.inference_mode`` on the
-            scorer's device, after one untimed warm-up forward), or ``None``.
+            scorer's device, after one untimed warm-up forward; on the CPU with Winograd convolutions as
+            ``bggan-render`` runs it, :mod:`bggan.models.winograd`), or ``None``.
         keep: keep the grid panels (``[input,] output, target, error map[, CoC bands]``) of the first ``keep``
             images.
 
@@ -79,6 +81,8 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
     """
     if model is not None:
         model = model.eval().to(scorer.device, memory_format=torch.channels_last)
+        if scorer.device.type == "cpu":
+            model = to_winograd(model)  # a copy, as bggan-render runs it
     scores, skipped = [], []
     warm = model is None
     for i in tqdm(range(len(pairs)), desc=desc, unit="image"):

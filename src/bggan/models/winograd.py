@@ -1,0 +1,120 @@
+"""Winograd F(4x4, 3x3) for the 3x3 stride-1 convolutions of the residual blocks, on the CPU in float32.
+
+A direct 3x3 convolution makes each output pixel with 9 multiplies per input-output channel pair. Winograd's
+minimal filtering (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) makes a 4x4 output
+tile from a 6x6 input tile with 36: 4x fewer, in exchange for fixed linear transforms of the input tiles and the
+output tiles. Here the three steps are matrix products (MKL):
+
+* input tiles ``d`` (6x6, overlapping by 2) -> ``B^T d B``, as one ``(36, 36)`` matrix (``B^T`` kron ``B^T``);
+* per position of the 6x6 tile, a ``(tiles, C_in) @ (C_in, C_out)`` product with the transformed kernels
+  ``G g G^T`` (:func:`winograd_kernel`, once per weight);
+* ``A^T m A`` back to 4x4 output tiles, as one ``(16, 36)`` matrix.
+
+The transformed tiles are 2.25x the feature map, so the work goes a few tile rows at a time through buffers
+that stay in the CPU's cache (:func:`conv3x3`). In float32 the result is within about 3e-6 (relative) of the
+exact convolution, against about 6e-7 for oneDNN's direct one. ``bench/cpu_paths.py`` measures what it buys.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock
+
+# F(4, 3): output tile m = 4, kernel r = 3, input tile m + r - 1 = 6 (Lavin & Gray, section 4.2, points 0, +-1, +-2).
+_BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                    [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
+_G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
+_AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+                   dtype=torch.float64)
+_INPUT = torch.kron(_BT, _BT).float()  # (36, 36): flattened 6x6 tile -> its transform
+_OUTPUT = torch.kron(_AT, _AT).float()  # (16, 36): transformed product -> flattened 4x4 output tile
+#: Bytes of transformed input tiles per step of :func:`conv3x3` (the CPU's L2 cache, give or take).
+CHUNK_BYTES = 3 << 20
+
+
+def winograd_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """``G g G^T`` of every 3x3 kernel: ``(C_out, C_in, 3, 3)`` -> ``(36, C_in, C_out)`` float32 (made in float64)."""
+    if weight.shape[-2:] != (3, 3):
+        raise ValueError(f"Winograd F(4x4, 3x3) needs 3x3 kernels, got {tuple(weight.shape)}")
+    u = torch.einsum("ai,ocij,bj->abco", _G, weight.detach().double().cpu(), _G)
+    return u.reshape(36, weight.shape[1], weight.shape[0]).float().contiguous()
+
+
+def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A 3x3 stride-1 convolution with zero padding 1 ("same"), the Winograd way.
+
+    Args:
+        x: ``(B, C_in, H, W)`` float32 on the CPU, best channels-last (else it is copied to it).
+        kernel: ``(36, C_in, C_out)`` from :func:`winograd_kernel`.
+        bias: ``(C_out,)`` or None.
+
+    Returns:
+        ``(B, C_out, H, W)`` float32, channels-last.
+    """
+    b, c, h, w = x.shape
+    c_out = kernel.shape[2]
+    th, tw = -(-h // 4), -(-w // 4)  # output tiles down and across
+    rows = max(1, min(th, CHUNK_BYTES // (36 * tw * c * 4)))  # tile rows per step
+    out = torch.empty(b, 4 * th, 4 * tw, c_out)
+    tiles = torch.empty(36, rows * tw * c)
+    transformed = torch.empty(36, rows * tw, c)
+    products = torch.empty(36, rows * tw, c_out)
+    flat_out = torch.empty(16, rows * tw * c_out)
+    for i in range(b):
+        # zero border of 1, and the bottom and right filled up to whole tiles
+        padded = F.pad(x[i].permute(1, 2, 0), (0, 0, 1, 4 * tw + 1 - w, 1, 4 * th + 1 - h)).contiguous()  # (H', W', C)
+        width = padded.shape[1]
+        for top in range(0, th, rows):
+            n = min(rows, th - top)
+            # (6, 6, n, tw, C): element (i, j) of every tile, tile (r, t) starting at pixel (4 r, 4 t)
+            view = padded[4 * top:].as_strided((6, 6, n, tw, c), (width * c, c, 4 * width * c, 4 * c, 1))
+            d = tiles[:, :n * tw * c]
+            d.view(6, 6, n, tw, c).copy_(view)
+            v = transformed[:, :n * tw]
+            torch.mm(_INPUT, d, out=v.view(36, -1))
+            m = products[:, :n * tw]
+            torch.bmm(v, kernel, out=m)
+            y = flat_out[:, :n * tw * c_out]
+            torch.mm(_OUTPUT, m.view(36, -1), out=y)
+            out[i, 4 * top:4 * (top + n)].view(n, 4, tw, 4, c_out).copy_(y.view(4, 4, n, tw, c_out).permute(2, 0, 3, 1, 4))
+    if bias is not None:
+        out.add_(bias)
+    y = out[:, :h, :w].permute(0, 3, 1, 2)
+    return y if y.is_contiguous(memory_format=torch.channels_last) else y.contiguous(memory_format=torch.channels_last)
+
+
+class WinogradConv2d(nn.Module):
+    """A 3x3 stride-1 :class:`~bggan.models.blocks.Conv2dSame` that runs :func:`conv3x3` in inference on the CPU in
+    float32 (no autograd, no autocast), and the convolution itself otherwise. Same shapes as the convolution.
+    """
+
+    def __init__(self, conv: Conv2dSame) -> None:
+        super().__init__()
+        if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+            raise ValueError(f"Winograd F(4x4, 3x3) is for 3x3 stride-1 convolutions, not {conv}")
+        self.conv = conv
+        self.register_buffer("kernel", winograd_kernel(conv.weight), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32
+                or torch.is_autocast_enabled("cpu")):
+            return self.conv(x)
+        return conv3x3(x, self.kernel, self.conv.bias)
+
+
+def to_winograd(model: nn.Module) -> nn.Module:
+    """A copy of a GlassNet, in eval mode, whose residual blocks' and bridge's 3x3 convolutions run Winograd
+    F(4x4, 3x3) in float32 CPU inference (:class:`WinogradConv2d`); the original is unchanged."""
+    model = copy.deepcopy(model).eval()
+    for layer in list(model.modules()):
+        if isinstance(layer, ResidualBlock):
+            layer.conv1, layer.conv2 = WinogradConv2d(layer.conv1), WinogradConv2d(layer.conv2)
+        elif isinstance(layer, ConvReLU) and layer[0].stride == (1, 1) and layer[0].in_channels >= 16:
+            layer[0] = WinogradConv2d(layer[0])
+    return model
