@@ -5,10 +5,10 @@ minimal filtering (Lavin & Gray, "Fast Algorithms for Convolutional Neural Netwo
 tile from a 6x6 input tile with 36: 4x fewer, in exchange for fixed linear transforms of the input tiles and the
 output tiles. Here the three steps are matrix products (MKL):
 
-* input tiles ``d`` (6x6, overlapping by 2) -> ``B^T d B``, as one ``(36, 36)`` matrix (``B^T`` kron ``B^T``);
+* input tiles ``d`` (6x6, overlapping by 2) -> ``B^T d B``;
 * per position of the 6x6 tile, a ``(tiles, C_in) @ (C_in, C_out)`` product with the transformed kernels
   ``G g G^T`` (:func:`winograd_kernel`, once per weight);
-* ``A^T m A`` back to 4x4 output tiles, as one ``(16, 36)`` matrix.
+* ``A^T m A`` back to 4x4 output tiles.
 
 The transformed tiles are 2.25x the feature map, so the work goes a few tile rows at a time through buffers
 that stay in the CPU's cache (:func:`conv3x3`). In float32 the result is within about 3e-6 (relative) of the
@@ -32,8 +32,7 @@ _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 /
                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
 _AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
                    dtype=torch.float64)
-_INPUT = torch.kron(_BT, _BT).float()  # (36, 36): flattened 6x6 tile -> its transform
-_OUTPUT = torch.kron(_AT, _AT).float()  # (16, 36): transformed product -> flattened 4x4 output tile
+_BT32, _AT32 = _BT.float(), _AT.float()
 #: Bytes of transformed input tiles per step of :func:`conv3x3` (the CPU's L2 cache, give or take).
 CHUNK_BYTES = 3 << 20
 
@@ -44,6 +43,13 @@ def winograd_kernel(weight: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"Winograd F(4x4, 3x3) needs 3x3 kernels, got {tuple(weight.shape)}")
     u = torch.einsum("ai,ocij,bj->abco", _G, weight.detach().double().cpu(), _G)
     return u.reshape(36, weight.shape[1], weight.shape[0]).float().contiguous()
+
+
+def _transform(matrix: torch.Tensor, tiles: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> None:
+    """``matrix @ tile @ matrix^T`` of every tile: ``tiles`` ``(6, 6, N)`` -> ``out`` ``(k, k, N)`` for a ``(k, 6)``
+    matrix, as two matrix products (along the tile's rows, then its columns) through ``scratch`` ``(k, 6, N)``."""
+    torch.mm(matrix, tiles.view(6, -1), out=scratch.view(matrix.shape[0], -1))
+    torch.matmul(matrix, scratch, out=out)
 
 
 def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -62,26 +68,27 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
     th, tw = -(-h // 4), -(-w // 4)  # output tiles down and across
     rows = max(1, min(th, CHUNK_BYTES // (36 * tw * c * 4)))  # tile rows per step
     out = torch.empty(b, 4 * th, 4 * tw, c_out)
-    tiles = torch.empty(36, rows * tw * c)
-    transformed = torch.empty(36, rows * tw, c)
-    products = torch.empty(36, rows * tw, c_out)
-    flat_out = torch.empty(16, rows * tw * c_out)
+    # a zero border of 1, and the bottom and right filled up to whole tiles; only the border is zeroed
+    padded = torch.empty(4 * th + 2, 4 * tw + 2, c)
+    width = padded.shape[1]
+    for border in (padded[0], padded[h + 1:], padded[:, 0], padded[:, w + 1:]):
+        border.zero_()
+    # flat buffers for one step: a shorter last step takes contiguous prefixes of them
+    tiles, transformed, scratch = (torch.empty(36 * rows * tw * max(c, c_out)) for _ in range(3))
+    products, flat_out = torch.empty(36 * rows * tw * c_out), torch.empty(16 * rows * tw * c_out)
     for i in range(b):
-        # zero border of 1, and the bottom and right filled up to whole tiles
-        padded = F.pad(x[i].permute(1, 2, 0), (0, 0, 1, 4 * tw + 1 - w, 1, 4 * th + 1 - h)).contiguous()  # (H', W', C)
-        width = padded.shape[1]
+        padded[1:h + 1, 1:w + 1].copy_(x[i].permute(1, 2, 0))
         for top in range(0, th, rows):
             n = min(rows, th - top)
             # (6, 6, n, tw, C): element (i, j) of every tile, tile (r, t) starting at pixel (4 r, 4 t)
             view = padded[4 * top:].as_strided((6, 6, n, tw, c), (width * c, c, 4 * width * c, 4 * c, 1))
-            d = tiles[:, :n * tw * c]
+            d, v = tiles[:36 * n * tw * c].view(6, 6, n * tw * c), transformed[:36 * n * tw * c].view(6, 6, -1)
             d.view(6, 6, n, tw, c).copy_(view)
-            v = transformed[:, :n * tw]
-            torch.mm(_INPUT, d, out=v.view(36, -1))
-            m = products[:, :n * tw]
-            torch.bmm(v, kernel, out=m)
-            y = flat_out[:, :n * tw * c_out]
-            torch.mm(_OUTPUT, m.view(36, -1), out=y)
+            _transform(_BT32, d, scratch[:36 * n * tw * c].view(6, 6, -1), v)
+            m = products[:36 * n * tw * c_out].view(36, n * tw, c_out)
+            torch.bmm(v.view(36, n * tw, c), kernel, out=m)
+            y = flat_out[:16 * n * tw * c_out]
+            _transform(_AT32, m.view(6, 6, -1), scratch[:24 * n * tw * c_out].view(4, 6, -1), y.view(4, 4, -1))
             out[i, 4 * top:4 * (top + n)].view(n, 4, tw, 4, c_out).copy_(y.view(4, 4, n, tw, c_out).permute(2, 0, 3, 1, 4))
     if bias is not None:
         out.add_(bias)
