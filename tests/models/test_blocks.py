@@ -31,6 +31,30 @@ def test_conv2d_same_equals_explicit_padding(h, w, kernel, stride):
     out = conv(x)
     assert out.shape[-2:] == (-(-h // stride), -(-w // stride))
     torch.testing.assert_close(out, expected)
+    with torch.inference_mode():  # asymmetric padding by zero_padded
+        torch.testing.assert_close(conv(x.contiguous(memory_format=torch.channels_last)), expected)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_zero_padded_is_f_pad_in_the_input_layout(layout):
+    x = torch.randn(2, 5, 7, 9).contiguous(memory_format=layout)
+    for pads in ((0, 1, 0, 1), (1, 2, 0, 3)):
+        out = blocks.zero_padded(x, *pads)
+        assert torch.equal(out, F.pad(x, pads)) and out.is_contiguous(memory_format=layout)
+    assert not torch.equal(blocks.zero_padded(x, 1, 0, 1, 0), F.pad(x, (0, 1, 0, 1)))  # the control: sides swapped
+
+
+@pytest.mark.parametrize("kind", ["official", "instance"])
+def test_norm_affine_is_the_normalization_as_a_scale_and_shift(kind):
+    torch.manual_seed(0)
+    x = (torch.randn(2, 8, 12, 10) * 3 + 1).contiguous(memory_format=torch.channels_last)
+    reference = InstanceNorm(kind)(x.double()).permute(0, 2, 3, 1).reshape(2, -1, 8)
+    scale, shift = blocks.norm_affine(x, kind, 1e-5)
+    rows = x.permute(0, 2, 3, 1).reshape(2, -1, 8)
+    assert scale.shape == shift.shape == (2, 1, 8)
+    assert (rows * scale + shift - reference).abs().max() < 1e-5 * reference.abs().max()
+    other, _ = blocks.norm_affine(x, "instance" if kind == "official" else "official", 1e-5)
+    assert (rows * other + shift - reference).abs().max() > 0.1 * reference.abs().max()  # the control
 
 
 def test_official_norm_divides_by_root_of_sum_of_squares():

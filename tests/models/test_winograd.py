@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from bggan.models import GlassNet
 from bggan.models import winograd as wg
-from bggan.models.blocks import Conv2dSame
+from bggan.models.blocks import Conv2dSame, InstanceNorm, ResidualBlock, norm_affine
 
 
 def relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
@@ -54,13 +54,45 @@ def test_the_module_runs_winograd_only_in_float32_cpu_inference():
         wg.WinogradConv2d(Conv2dSame(8, 8, 3, stride=2))
 
 
+def test_the_input_normalization_and_relu_are_those_of_the_map():
+    torch.manual_seed(0)
+    weight, x = torch.randn(6, 8, 3, 3) / 10, cl(torch.randn(2, 8, 9, 14) * 2 + 1)
+    scale, shift = norm_affine(x, "official", 1e-5)
+    normalized = InstanceNorm("official")(x.double())
+    reference = F.conv2d(normalized.relu(), weight.double(), padding=1)
+    out = wg.conv3x3(x, wg.winograd_kernel(weight), affine=(scale, shift), relu=True)
+    assert relative_error(out, reference) < 1e-5
+    # the control: without the ReLU the same input is seen to differ
+    assert relative_error(wg.conv3x3(x, wg.winograd_kernel(weight), affine=(scale, shift)), reference) > 0.1
+
+
+@pytest.mark.parametrize("film", [False, True])
+def test_a_winograd_residual_block_is_the_block_in_inference_and_the_block_itself_in_training(film):
+    torch.manual_seed(0)
+    block = ResidualBlock(16, film=film).eval()
+    if film:
+        torch.nn.init.normal_(block.film.linear.weight)  # a FiLM that does something
+    fast = wg.WinogradResidualBlock(block).eval()
+    x, strength = cl(torch.randn(1, 16, 12, 20).relu()), torch.tensor([0.7])
+    assert torch.equal(fast(x, strength), block(x, strength))  # autograd on: the block itself
+    with torch.inference_mode():
+        reference = block(x, strength)
+        out = fast(x, strength)
+        assert relative_error(out, reference.double()) < 1e-5
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        # the control: the kernels of the two convolutions swapped are seen
+        fast.kernel1, fast.kernel2 = fast.kernel2, fast.kernel1
+        assert relative_error(fast(x, strength), reference.double()) > 0.1
+
+
 def test_a_winograd_glassnet_renders_what_the_original_does():
     torch.manual_seed(0)
     model = GlassNet(c1=4, c2=4, n_res=2, init="he").eval()
     fast = wg.to_winograd(model)
-    replaced = [m for m in fast.modules() if isinstance(m, wg.WinogradConv2d)]
-    assert len(replaced) == 2 * 2 * 2 + 1  # both convolutions of every residual block, and stage 2's bridge
-    assert not any(isinstance(m, wg.WinogradConv2d) for m in model.modules())  # the original is unchanged
+    blocks = [m for m in fast.modules() if isinstance(m, wg.WinogradResidualBlock)]
+    assert len(blocks) == 2 * 2  # every residual block of both stages
+    assert len([m for m in fast.modules() if isinstance(m, wg.WinogradConv2d)]) == 1  # and stage 2's bridge
+    assert not any(isinstance(m, wg.WinogradResidualBlock) for m in model.modules())  # the original is unchanged
     x = cl(torch.rand(1, 3, 64, 96) * 2 - 1)
     with torch.inference_mode():
         reference = model(x)[0]
@@ -70,5 +102,5 @@ def test_a_winograd_glassnet_renders_what_the_original_does():
 
         assert psnr() >= 100
         # the control: one residual convolution's kernels read flipped is seen
-        replaced[0].kernel.copy_(wg.winograd_kernel(replaced[0].conv.weight.flip(2, 3)))
+        blocks[0].kernel1.copy_(wg.winograd_kernel(blocks[0].block.conv1.weight.flip(2, 3)))
         assert psnr() < 60

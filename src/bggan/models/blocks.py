@@ -58,8 +58,21 @@ class Conv2dSame(nn.Conv2d):
         left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
         if top == bottom and left == right:
             return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
-        x = F.pad(x, (left, right, top, bottom))
+        x = F.pad(x, (left, right, top, bottom)) if torch.is_grad_enabled() else zero_padded(x, left, right, top, bottom)
         return F.conv2d(x, self.weight, self.bias, self.stride)
+
+
+def zero_padded(x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
+    """``F.pad(x, (left, right, top, bottom))`` of a ``(B, C, H, W)`` map in its memory format, writing each value once:
+    ``F.pad`` zeroes the whole output before copying ``x`` in (a 24-channel 1024x1536 map: 59 ms of 78 here)."""
+    b, c, h, w = x.shape
+    out = torch.empty(b, c, top + h + bottom, left + w + right, dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+                      and not x.is_contiguous() else torch.contiguous_format)
+    for border in (out[..., :top, :], out[..., top + h:, :], out[..., :, :left], out[..., :, left + w:]):
+        border.zero_()
+    out[..., top:top + h, left:left + w].copy_(x)
+    return out
 
 
 def released_norm_part(area: int, eps: float = 1e-5, smallest: float = 1e-7) -> int:
@@ -150,6 +163,20 @@ def _normalize_rows(x: torch.Tensor, scale: int, eps: float) -> torch.Tensor:
     ssd = (centred * centred).sum(1, keepdim=True)  # sum of squared deviations, N * var
     y = centred.mul_(torch.rsqrt(ssd * (scale / (h * w)) + eps)).view(b, h, w, c).permute(0, 3, 1, 2)
     return y.to(x.dtype)
+
+
+def norm_affine(x: torch.Tensor, kind: str, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """:class:`InstanceNorm` of a channels-last float32 ``(B, C, H, W)`` map as ``x * scale + shift``, both ``(B, 1, C)``
+    (per sample and channel, to multiply the map's ``(B, H*W, C)`` memory), from two passes: the sums of ``x`` and of
+    ``x^2``. The variance ``E[x^2] - E[x]^2`` cancels in float32 (relative error ``1e-7 mean^2 / var``), against
+    the five passes of :func:`_normalize_rows`'s exact two-pass form; inference only."""
+    b, c, h, w = x.shape
+    n = h * w
+    rows = x.permute(0, 2, 3, 1).reshape(b, n, c)  # a view of channels-last memory
+    mean = rows.sum(1, keepdim=True) / n
+    var = ((rows * rows).sum(1, keepdim=True) / n - mean * mean).clamp_min_(0)
+    scale = torch.rsqrt(var * (n if kind == "official" else 1) + eps)
+    return scale, -mean * scale
 
 
 class ConvReLU(nn.Sequential):

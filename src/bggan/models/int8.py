@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, UpConvReLU, same_padding
+from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, UpConvReLU, norm_affine, same_padding
 from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet
 
 #: The PyTorch quantization engine these ops need.
@@ -138,16 +138,11 @@ class Int8UpConv(nn.Module):
 
 
 def _normalized(x: torch.Tensor, kind: str, eps: float) -> torch.Tensor:
-    """:class:`~bggan.models.blocks.InstanceNorm` of a channels-last float32 map in three passes (sums of ``x`` and
-    ``x^2``, then one multiply-add) instead of five: the variance is ``E[x^2] - E[x]^2``, whose float32
-    cancellation (relative ``1e-7 mean^2 / var``) is far under int8's rounding."""
+    """:class:`~bggan.models.blocks.InstanceNorm` of a channels-last float32 map in three passes
+    (:func:`~bggan.models.blocks.norm_affine`, then one multiply-add) instead of five."""
     b, c, h, w = x.shape
-    n = h * w
-    rows = x.permute(0, 2, 3, 1).reshape(b, n, c)  # a view of channels-last memory
-    mean = rows.sum(1, keepdim=True) / n
-    var = ((rows * rows).sum(1, keepdim=True) / n - mean * mean).clamp_min_(0)
-    rstd = torch.rsqrt(var * (n if kind == "official" else 1) + eps)
-    return torch.addcmul(-mean * rstd, rows, rstd).view(b, h, w, c).permute(0, 3, 1, 2)
+    scale, shift = norm_affine(x, kind, eps)
+    return torch.addcmul(shift, x.permute(0, 2, 3, 1).reshape(b, h * w, c), scale).view(b, h, w, c).permute(0, 3, 1, 2)
 
 
 class Int8ResidualBlock(nn.Module):

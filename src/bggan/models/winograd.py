@@ -12,7 +12,9 @@ output tiles. Here the three steps are matrix products (MKL):
 
 The transformed tiles are 2.25x the feature map, so the work goes a few tile rows at a time through buffers
 that stay in the CPU's cache (:func:`conv3x3`). In float32 the result is within about 3e-6 (relative) of the
-exact convolution, against about 6e-7 for oneDNN's direct one. ``bench/cpu_paths.py`` measures what it buys.
+exact convolution, against about 6e-7 for oneDNN's direct one. :class:`WinogradResidualBlock` also folds the
+block's first normalization and ReLU into its second convolution's input copy. ``bench/cpu_paths.py`` measures
+what it buys.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock
+from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, norm_affine
 
 # F(4, 3): output tile m = 4, kernel r = 3, input tile m + r - 1 = 6 (Lavin & Gray, section 4.2, points 0, +-1, +-2).
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -52,13 +53,18 @@ def _transform(matrix: torch.Tensor, tiles: torch.Tensor, scratch: torch.Tensor,
     torch.matmul(matrix, scratch, out=out)
 
 
-def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """A 3x3 stride-1 convolution with zero padding 1 ("same"), the Winograd way.
+def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None,
+            affine: tuple[torch.Tensor, torch.Tensor] | None = None, relu: bool = False) -> torch.Tensor:
+    """A 3x3 stride-1 convolution with zero padding 1 ("same"), the Winograd way, of ``relu(x * scale + shift)``
+    (``affine=(scale, shift)``, ``relu=True``; each optional): a normalization and a ReLU before the convolution
+    cost no pass of their own.
 
     Args:
         x: ``(B, C_in, H, W)`` float32 on the CPU, best channels-last (else it is copied to it).
         kernel: ``(36, C_in, C_out)`` from :func:`winograd_kernel`.
         bias: ``(C_out,)`` or None.
+        affine: ``(scale, shift)``, each ``(B, 1, C_in)`` (:func:`~bggan.models.blocks.norm_affine`), or None.
+        relu: clamp the (scaled) input at 0.
 
     Returns:
         ``(B, C_out, H, W)`` float32, channels-last.
@@ -77,13 +83,20 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
     tiles, transformed, scratch = (torch.empty(36 * rows * tw * max(c, c_out)) for _ in range(3))
     products, flat_out = torch.empty(36 * rows * tw * c_out), torch.empty(16 * rows * tw * c_out)
     for i in range(b):
-        padded[1:h + 1, 1:w + 1].copy_(x[i].permute(1, 2, 0))
+        inside = padded[1:h + 1, 1:w + 1]
+        if affine is None:
+            inside.copy_(x[i].permute(1, 2, 0))
+        else:
+            torch.addcmul(affine[1][i], x[i].permute(1, 2, 0), affine[0][i], out=inside)
         for top in range(0, th, rows):
             n = min(rows, th - top)
             # (6, 6, n, tw, C): element (i, j) of every tile, tile (r, t) starting at pixel (4 r, 4 t)
             view = padded[4 * top:].as_strided((6, 6, n, tw, c), (width * c, c, 4 * width * c, 4 * c, 1))
             d, v = tiles[:36 * n * tw * c].view(6, 6, n * tw * c), transformed[:36 * n * tw * c].view(6, 6, -1)
-            d.view(6, 6, n, tw, c).copy_(view)
+            if relu:  # on tiles in the cache; the zero border stays zero
+                torch.clamp_min(view, 0, out=d.view(6, 6, n, tw, c))
+            else:
+                d.view(6, 6, n, tw, c).copy_(view)
             _transform(_BT32, d, scratch[:36 * n * tw * c].view(6, 6, -1), v)
             m = products[:36 * n * tw * c_out].view(36, n * tw, c_out)
             torch.bmm(v.view(36, n * tw, c), kernel, out=m)
@@ -94,6 +107,12 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
         out.add_(bias)
     y = out[:, :h, :w].permute(0, 3, 1, 2)
     return y if y.is_contiguous(memory_format=torch.channels_last) else y.contiguous(memory_format=torch.channels_last)
+
+
+def _applies(x: torch.Tensor) -> bool:
+    """Inference (no autograd, no autocast) on the CPU in float32."""
+    return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu"))
 
 
 class WinogradConv2d(nn.Module):
@@ -109,19 +128,49 @@ class WinogradConv2d(nn.Module):
         self.register_buffer("kernel", winograd_kernel(conv.weight), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32
-                or torch.is_autocast_enabled("cpu")):
-            return self.conv(x)
-        return conv3x3(x, self.kernel, self.conv.bias)
+        return conv3x3(x, self.kernel, self.conv.bias) if _applies(x) else self.conv(x)
+
+
+class WinogradResidualBlock(nn.Module):
+    """:class:`~bggan.models.blocks.ResidualBlock` with Winograd convolutions in float32 CPU inference, and the block
+    itself otherwise: ``(B, C, H, W)`` -> same.
+
+    The first normalization and its ReLU happen inside the second convolution's input copy (:func:`conv3x3`), so
+    that normalized map is never written; the statistics take two reductions (:func:`~bggan.models.blocks.norm_affine`
+    instead of the exact five-pass form) and the last normalization, add and ReLU happen in place.
+    """
+
+    def __init__(self, block: ResidualBlock) -> None:
+        super().__init__()
+        self.block = block
+        self.kind, self.eps = block.norm1.kind, block.norm1.eps
+        self.register_buffer("kernel1", winograd_kernel(block.conv1.weight), persistent=False)
+        self.register_buffer("kernel2", winograd_kernel(block.conv2.weight), persistent=False)
+
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+        if self.training or not _applies(x) or self.block.conv1.bias is not None or self.block.conv2.bias is not None:
+            return self.block(x, strength)
+        y = conv3x3(x, self.kernel1)
+        y = conv3x3(y, self.kernel2, affine=norm_affine(y, self.kind, self.eps), relu=True)
+        b, c, h, w = y.shape
+        scale, shift = norm_affine(y, self.kind, self.eps)
+        rows = y.permute(0, 2, 3, 1).view(b, h * w, c)  # y is channels-last: its memory
+        torch.addcmul(shift, rows, scale, out=rows)
+        if self.block.film is not None:
+            y = self.block.film(y, strength)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return y.add_(x).relu_()
 
 
 def to_winograd(model: nn.Module) -> nn.Module:
-    """A copy of a GlassNet, in eval mode, whose residual blocks' and bridge's 3x3 convolutions run Winograd
-    F(4x4, 3x3) in float32 CPU inference (:class:`WinogradConv2d`); the original is unchanged."""
-    model = copy.deepcopy(model).eval()
+    """A copy of a GlassNet, in eval mode, whose residual blocks (:class:`WinogradResidualBlock`) and stage 2's bridge
+    (:class:`WinogradConv2d`) run Winograd F(4x4, 3x3) in float32 CPU inference; the original is unchanged."""
+    model = copy.deepcopy(model)
     for layer in list(model.modules()):
-        if isinstance(layer, ResidualBlock):
-            layer.conv1, layer.conv2 = WinogradConv2d(layer.conv1), WinogradConv2d(layer.conv2)
-        elif isinstance(layer, ConvReLU) and layer[0].stride == (1, 1) and layer[0].in_channels >= 16:
+        if isinstance(layer, nn.Sequential):
+            for i, block in enumerate(layer):
+                if isinstance(block, ResidualBlock):
+                    layer[i] = WinogradResidualBlock(block)
+        if isinstance(layer, ConvReLU) and layer[0].stride == (1, 1) and layer[0].in_channels >= 16:
             layer[0] = WinogradConv2d(layer[0])
-    return model
+    return model.eval()
