@@ -164,3 +164,16 @@ def test_channels_last_inference_in_bfloat16_takes_float32_statistics(kind):
     assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
     expected = norm(x.float().contiguous())  # float32 statistics of the same rounded input
     torch.testing.assert_close(out.float(), expected, rtol=1e-2, atol=1e-2 * expected.abs().max().item())
+
+
+def test_an_exported_stride_2_convolution_keeps_its_pad(monkeypatch):
+    conv = Conv2dSame(3, 4, 3, 2)
+
+    def exported() -> str:
+        with torch.no_grad():  # as bggan-export runs torch.onnx.export (torch.export underneath)
+            return torch.export.export(conv, (torch.randn(1, 3, 8, 8),)).graph_module.code
+
+    code = exported()
+    assert "aten.pad" in code and "copy" not in code
+    monkeypatch.setattr(blocks, "eager_inference", lambda: True)  # the control: the eager path traced is seen
+    assert "aten.pad" not in exported()

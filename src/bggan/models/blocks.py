@@ -58,8 +58,14 @@ class Conv2dSame(nn.Conv2d):
         left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
         if top == bottom and left == right:
             return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
-        x = F.pad(x, (left, right, top, bottom)) if torch.is_grad_enabled() else zero_padded(x, left, right, top, bottom)
+        x = zero_padded(x, left, right, top, bottom) if eager_inference() else F.pad(x, (left, right, top, bottom))
         return F.conv2d(x, self.weight, self.bias, self.stride)
+
+
+def eager_inference() -> bool:
+    """No autograd, and no tracer (``torch.export`` and so the ONNX export, ``torch.compile``, ``torch.jit.trace``):
+    where the eager-only fast paths apply. A traced graph keeps the plain ops (a ``Pad``, not slice writes)."""
+    return not (torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.jit.is_tracing())
 
 
 def zero_padded(x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:

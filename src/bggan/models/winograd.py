@@ -24,7 +24,7 @@ import copy
 import torch
 from torch import nn
 
-from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, norm_affine
+from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, eager_inference, norm_affine
 
 # F(4, 3): output tile m = 4, kernel r = 3, input tile m + r - 1 = 6 (Lavin & Gray, section 4.2, points 0, +-1, +-2).
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -110,8 +110,8 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
 
 
 def _applies(x: torch.Tensor) -> bool:
-    """Inference (no autograd, no autocast) on the CPU in float32."""
-    return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+    """Eager inference (no autograd, no tracer, no autocast) on the CPU in float32."""
+    return (eager_inference() and x.device.type == "cpu" and x.dtype == torch.float32
             and not torch.is_autocast_enabled("cpu"))
 
 
