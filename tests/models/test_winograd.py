@@ -67,7 +67,7 @@ def test_the_input_normalization_and_relu_are_those_of_the_map():
 
 
 @pytest.mark.parametrize("film", [False, True])
-def test_a_winograd_residual_block_is_the_block_in_inference_and_the_block_itself_in_training(film):
+def test_a_winograd_residual_block_is_the_block_in_inference_and_the_block_itself_in_training(film, monkeypatch):
     torch.manual_seed(0)
     block = ResidualBlock(16, film=film).eval()
     if film:
@@ -80,12 +80,13 @@ def test_a_winograd_residual_block_is_the_block_in_inference_and_the_block_itsel
         out = fast(x, strength)
         assert relative_error(out, reference.double()) < 1e-5
         assert out.is_contiguous(memory_format=torch.channels_last)
-        # the control: the kernels of the two convolutions swapped are seen
-        fast.kernel1, fast.kernel2 = fast.kernel2, fast.kernel1
-        assert relative_error(fast(x, strength), reference.double()) > 0.1
+        # the control: kernels read flipped are seen
+        kernel = wg.winograd_kernel
+        monkeypatch.setattr(wg, "winograd_kernel", lambda weight: kernel(weight.flip(2, 3)))
+        assert relative_error(fast(x, strength), reference.double()) > 1e-2  # the input x is most of the output
 
 
-def test_a_winograd_glassnet_renders_what_the_original_does():
+def test_a_winograd_glassnet_renders_what_the_original_does(monkeypatch):
     torch.manual_seed(0)
     model = GlassNet(c1=4, c2=4, n_res=2, init="he").eval()
     fast = wg.to_winograd(model)
@@ -102,5 +103,6 @@ def test_a_winograd_glassnet_renders_what_the_original_does():
 
         assert psnr() >= 100
         # the control: one residual convolution's kernels read flipped is seen
-        blocks[0].kernel1.copy_(wg.winograd_kernel(blocks[0].block.conv1.weight.flip(2, 3)))
+        kernel, first = wg.winograd_kernel, blocks[0].block.conv1.weight
+        monkeypatch.setattr(wg, "winograd_kernel", lambda w: kernel(w.flip(2, 3) if w is first else w))
         assert psnr() < 60

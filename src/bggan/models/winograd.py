@@ -7,7 +7,7 @@ output tiles. Here the three steps are matrix products (MKL):
 
 * input tiles ``d`` (6x6, overlapping by 2) -> ``B^T d B``;
 * per position of the 6x6 tile, a ``(tiles, C_in) @ (C_in, C_out)`` product with the transformed kernels
-  ``G g G^T`` (:func:`winograd_kernel`, once per weight);
+  ``G g G^T`` (:func:`winograd_kernel`, one small product per call: kept, they would be 4x the weights);
 * ``A^T m A`` back to 4x4 output tiles.
 
 The transformed tiles are 2.25x the feature map, so the work goes a few tile rows at a time through buffers
@@ -34,16 +34,18 @@ _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 /
 _AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
                    dtype=torch.float64)
 _BT32, _AT32 = _BT.float(), _AT.float()
+_KERNEL = torch.kron(_G, _G).float()  # (36, 9): a flattened 3x3 kernel -> its flattened 6x6 transform
 #: Bytes of transformed input tiles per step of :func:`conv3x3` (the CPU's L2 cache, give or take).
 CHUNK_BYTES = 3 << 20
 
 
 def winograd_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """``G g G^T`` of every 3x3 kernel: ``(C_out, C_in, 3, 3)`` -> ``(36, C_in, C_out)`` float32 (made in float64)."""
+    """``G g G^T`` of every 3x3 kernel: ``(C_out, C_in, 3, 3)`` -> ``(36, C_in, C_out)`` float32, a transposed view of
+    one ``(36, 9) @ (9, C_out C_in)`` product (matrix products take it as it is)."""
     if weight.shape[-2:] != (3, 3):
         raise ValueError(f"Winograd F(4x4, 3x3) needs 3x3 kernels, got {tuple(weight.shape)}")
-    u = torch.einsum("ai,ocij,bj->abco", _G, weight.detach().double().cpu(), _G)
-    return u.reshape(36, weight.shape[1], weight.shape[0]).float().contiguous()
+    c_out, c_in = weight.shape[:2]
+    return (_KERNEL @ weight.detach().float().reshape(c_out * c_in, 9).T).view(36, c_out, c_in).transpose(1, 2)
 
 
 def _transform(matrix: torch.Tensor, tiles: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> None:
@@ -125,10 +127,9 @@ class WinogradConv2d(nn.Module):
         if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
             raise ValueError(f"Winograd F(4x4, 3x3) is for 3x3 stride-1 convolutions, not {conv}")
         self.conv = conv
-        self.register_buffer("kernel", winograd_kernel(conv.weight), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv3x3(x, self.kernel, self.conv.bias) if _applies(x) else self.conv(x)
+        return conv3x3(x, winograd_kernel(self.conv.weight), self.conv.bias) if _applies(x) else self.conv(x)
 
 
 class WinogradResidualBlock(nn.Module):
@@ -144,14 +145,12 @@ class WinogradResidualBlock(nn.Module):
         super().__init__()
         self.block = block
         self.kind, self.eps = block.norm1.kind, block.norm1.eps
-        self.register_buffer("kernel1", winograd_kernel(block.conv1.weight), persistent=False)
-        self.register_buffer("kernel2", winograd_kernel(block.conv2.weight), persistent=False)
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         if self.training or not _applies(x) or self.block.conv1.bias is not None or self.block.conv2.bias is not None:
             return self.block(x, strength)
-        y = conv3x3(x, self.kernel1)
-        y = conv3x3(y, self.kernel2, affine=norm_affine(y, self.kind, self.eps), relu=True)
+        y = conv3x3(x, winograd_kernel(self.block.conv1.weight))
+        y = conv3x3(y, winograd_kernel(self.block.conv2.weight), affine=norm_affine(y, self.kind, self.eps), relu=True)
         b, c, h, w = y.shape
         scale, shift = norm_affine(y, self.kind, self.eps)
         rows = y.permute(0, 2, 3, 1).view(b, h * w, c)  # y is channels-last: its memory
