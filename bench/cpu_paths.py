@@ -12,8 +12,8 @@ the authors' code may not be copied, so it is the project's independent TensorFl
 
 Columns: ``first s``, setup (loading, exporting or quantizing) plus the first forward, what one photo costs;
 ``best s`` and ``median s`` of the timed forwards after it, what each photo of a folder costs; ``GFLOP/s`` and
-``% peak``, the FLOPs of a direct forward (torch's counter; Winograd and the transposed convolutions' phases
-do fewer, so a path can pass 100%) over the best time, against the fp32 matrix-multiply peak
+``% peak``, the FLOPs of a direct forward (torch's counter; Winograd does fewer multiplies, and bf16 and int8 are
+not bound by the fp32 peak, so a path can pass 100%) over the best time, against the fp32 matrix-multiply peak
 measured in the same process before and after (``torch.mm`` of 4096x4096 on the same threads; this machine's
 speed drifts within minutes); ``x yardstick``, the yardstick's best time over the path's; ``PSNR`` of the
 output against eager PyTorch in float32 (NCHW) on [-1, 1], over the image and in the scene's in-focus and

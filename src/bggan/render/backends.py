@@ -51,7 +51,7 @@ class TorchBackend:
     ``bench/cpu_paths.py`` measures each step.
 
     ``precision``: ``fp32`` (exact: on the CPU the residual blocks' convolutions run Winograd F(4x4, 3x3),
-    :mod:`bggan.models.winograd`, within float32 rounding of any PyTorch forward, 130 dB), ``bf16``
+    :mod:`bggan.models.winograd`, within float32 rounding of any PyTorch forward: 131 dB from direct ones), ``bf16``
     (convolutions in bfloat16 under autocast, statistics in float32; on a CPU with AMX 2-4x faster, 53-67 dB
     from fp32 as measured in the README; refused on a CPU without bfloat16 instructions, where it is emulated)
     or ``int8`` (convolutions in int8 with per-channel weights and each input's own range,
