@@ -40,12 +40,13 @@ CHUNK_BYTES = 3 << 20
 
 
 def winograd_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """``G g G^T`` of every 3x3 kernel: ``(C_out, C_in, 3, 3)`` -> ``(36, C_in, C_out)`` float32, a transposed view of
-    one ``(36, 9) @ (9, C_out C_in)`` product (matrix products take it as it is)."""
+    """``G g G^T`` of every 3x3 kernel: ``(C_out, C_in, 3, 3)`` -> ``(36, C_in, C_out)`` float32, contiguous, from one
+    ``(36, 9) @ (9, C_in C_out)`` product (a transposed view instead made the 36 products 5-15% slower)."""
     if weight.shape[-2:] != (3, 3):
         raise ValueError(f"Winograd F(4x4, 3x3) needs 3x3 kernels, got {tuple(weight.shape)}")
     c_out, c_in = weight.shape[:2]
-    return (_KERNEL @ weight.detach().float().reshape(c_out * c_in, 9).T).view(36, c_out, c_in).transpose(1, 2)
+    taps = weight.detach().float().permute(2, 3, 1, 0).reshape(9, c_in * c_out)
+    return (_KERNEL @ taps).view(36, c_in, c_out)
 
 
 def _transform(matrix: torch.Tensor, tiles: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> None:
