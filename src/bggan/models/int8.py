@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, UpConvReLU, norm_affine, same_padding
+from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, UpConvReLU, normalize_, same_padding
 from bggan.models.glassnet import SIZE_MULTIPLE, GlassNet
 
 #: The PyTorch quantization engine these ops need.
@@ -137,14 +137,6 @@ class Int8UpConv(nn.Module):
         return out
 
 
-def _normalized(x: torch.Tensor, kind: str, eps: float) -> torch.Tensor:
-    """:class:`~bggan.models.blocks.InstanceNorm` of a channels-last float32 map in three passes
-    (:func:`~bggan.models.blocks.norm_affine`, then one multiply-add) instead of five."""
-    b, c, h, w = x.shape
-    scale, shift = norm_affine(x, kind, eps)
-    return torch.addcmul(shift, x.permute(0, 2, 3, 1).reshape(b, h * w, c), scale).view(b, h, w, c).permute(0, 3, 1, 2)
-
-
 class Int8ResidualBlock(nn.Module):
     """:class:`~bggan.models.blocks.ResidualBlock` with int8 convolutions: ``(B, C, H, W)`` -> same, float32.
 
@@ -160,7 +152,7 @@ class Int8ResidualBlock(nn.Module):
         self.film = block.film
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
-        y = _normalized(self.conv2(_normalized(self.conv1(x), self.kind, self.eps)), self.kind, self.eps)
+        y = normalize_(self.conv2(normalize_(self.conv1(x), self.kind, self.eps)), self.kind, self.eps)
         if self.film is not None:
             y = self.film(y, strength)
         return y.add_(x).relu_()

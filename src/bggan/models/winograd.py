@@ -24,7 +24,7 @@ import copy
 import torch
 from torch import nn
 
-from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, eager_inference, norm_affine
+from bggan.models.blocks import Conv2dSame, ConvReLU, ResidualBlock, eager_inference, norm_affine, normalize_
 
 # F(4, 3): output tile m = 4, kernel r = 3, input tile m + r - 1 = 6 (Lavin & Gray, section 4.2, points 0, +-1, +-2).
 _BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -148,14 +148,12 @@ class WinogradResidualBlock(nn.Module):
         self.kind, self.eps = block.norm1.kind, block.norm1.eps
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
-        if self.training or not _applies(x) or self.block.conv1.bias is not None or self.block.conv2.bias is not None:
+        if self.training or not _applies(x):
             return self.block(x, strength)
-        y = conv3x3(x, winograd_kernel(self.block.conv1.weight))
-        y = conv3x3(y, winograd_kernel(self.block.conv2.weight), affine=norm_affine(y, self.kind, self.eps), relu=True)
-        b, c, h, w = y.shape
-        scale, shift = norm_affine(y, self.kind, self.eps)
-        rows = y.permute(0, 2, 3, 1).view(b, h * w, c)  # y is channels-last: its memory
-        torch.addcmul(shift, rows, scale, out=rows)
+        conv1, conv2 = self.block.conv1, self.block.conv2
+        y = conv3x3(x, winograd_kernel(conv1.weight), conv1.bias)
+        y = conv3x3(y, winograd_kernel(conv2.weight), conv2.bias, affine=norm_affine(y, self.kind, self.eps), relu=True)
+        y = normalize_(y, self.kind, self.eps)
         if self.block.film is not None:
             y = self.block.film(y, strength)
         x = x.contiguous(memory_format=torch.channels_last)
