@@ -109,9 +109,11 @@ def _torch_backend(work: Path, precision: str, winograd: bool = True):
     from bggan.allocator import freed_memory_kept
     from bggan.render.backends import TorchBackend
 
+    if not winograd:  # the model as loaded, direct convolutions (oneDNN); this process runs this path only
+        from bggan.models import winograd as wg
+
+        wg.to_winograd = lambda model: model
     backend = TorchBackend(work / "weights.safetensors", "cpu", precision)
-    if not winograd:  # the model as loaded, direct convolutions (oneDNN)
-        backend.model = load_generator(work / "weights.safetensors").to(memory_format=torch.channels_last)
     image = _image(work)[0]
 
     def run():
