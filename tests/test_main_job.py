@@ -32,10 +32,10 @@ def listed_artifacts(stdout: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """``bggan-demo`` with a few epochs on 12 pairs (8 held out), with its default criteria: every step runs, and
-    a model trained this little must be refused at the end (exit 1), its artifacts kept for a look."""
+    """``bggan-demo`` with a few epochs on 12 pairs (8 validate) and 8 test scenes, with its default criteria: every
+    step runs, and a model trained this little must be refused at the end (exit 1), its artifacts kept for a look."""
     return run_demo(tmp_path_factory.mktemp("demo") / "demo", "bggan-demo", "--pretrain-epochs", "2",
-                    "--adversarial-epochs", "1", "--pairs", "12", "--size", "96x144")
+                    "--adversarial-epochs", "1", "--pairs", "12", "--test-scenes", "8", "--size", "96x144")
 
 
 @pytest.mark.slow
@@ -51,6 +51,7 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
     listed = listed_artifacts(result.stdout)
     assert len(listed) == 15 and all(Path(p).exists() for p in listed)
     scores = (out / "scores.md").read_text()
+    assert scores.startswith("held-out synthetic scenes: 8 at 96x144, 85 mm f/1.8 (seeds 12-19: ")  # after the 12 pairs
     for row in ("identity (output = input)", "classical renderer (true depth)", "after pretrain", "after adversarial"):
         assert f"| {row} |" in scores
     assert "in focus: PSNR, detail" in scores and "Criteria for the final model" in scores
@@ -148,7 +149,7 @@ def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path):
 
 def test_demo_bad_options_are_one_line_exit_2(tmp_path):
     for args, message in ((["--pairs", "5"], "--pairs"), (["--size", "90x144"], "multiples of 8"),
-                          (["--size", "big"], "--size")):
+                          (["--size", "big"], "--size"), (["--test-scenes", "0"], "--test-scenes")):
         result = subprocess.run([console_script("bggan-demo"), "--out", str(tmp_path / "d"), *args],
                                 capture_output=True, text=True, check=False)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr

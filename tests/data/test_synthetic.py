@@ -168,6 +168,19 @@ def test_synthetic_pairs_carry_their_aperture_cached_or_not():
     assert fixed["f_number"] == 1.8 and fixed["strength"] == 1.0  # the default: every pair at EBB!'s f/1.8
 
 
+def test_unseen_scenes_follow_both_splits_and_share_their_lens():
+    pairs = SyntheticPairs(n=4, size=(32, 48), holdout=2, cache=False, focal_mm=85.0)
+    train, val = pairs.split()
+    test = pairs.unseen(3)
+    assert [item["name"] for item in test] == ["4", "5", "6"]  # after the last validation seed (3)
+    seen = {item["name"] for split in (train, val) for item in split}
+    assert seen == {"0", "1", "2", "3"} and not seen & {item["name"] for item in test}
+    assert np.array_equal(test[0]["target"], render_sample(4, 32, 48, pairs.lens)["target"])  # through the same lens
+    assert not np.array_equal(test[0]["target"], render_sample(4, 32, 48)["target"])  # the control: 50 mm differs
+    with pytest.raises(BgganError, match="at least 1"):
+        pairs.unseen(0)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"apertures": [22.0, 1.4]}, "apertures"), ({"apertures": [0.0, 2.0]}, "apertures"),
     ({"apertures": [1.4]}, "apertures"), ({"no_blur": 0.1}, "goes with apertures"),

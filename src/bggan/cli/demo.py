@@ -2,8 +2,9 @@
 
 1. pretrain and 2. adversarial: the small Glass-Net (``experiment=demo``) on synthetic pairs, through the same
    code as ``bggan-train``;
-3. scores on the held-out pairs against the identity baseline (output = input), which a useful model must beat;
-4. ``bggan-export`` of the final generator at the held-out size: ONNX, SavedModel, TFLite, parity report;
+3. scores on held-out scenes that no run has seen or chosen a checkpoint on (``--test-scenes``, the seeds after the
+   training and validation pairs) against the identity baseline (output = input), which a useful model must beat;
+4. ``bggan-export`` of the final generator at the pairs' size: ONNX, SavedModel, TFLite, parity report;
 5. ``bggan-render`` of the held-out inputs with the TFLite model, then ``bggan-eval`` of those renders.
 
 Steps 4-5 need the export extra (``make demo`` installs it); without it they are skipped with a note.
@@ -75,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vgg-weights", help="local VGG19 weights (vgg19-dcbb9e9d.pth) to turn the perceptual term on")
     p.add_argument("--pretrain-epochs", type=int, default=40, help="default: %(default)s")
     p.add_argument("--adversarial-epochs", type=int, default=6, help="default: %(default)s")
-    p.add_argument("--pairs", type=int, default=96, help="synthetic pairs, the last 8 held out (default: %(default)s)")
+    p.add_argument("--pairs", type=int, default=96, help="synthetic pairs to train on, the last 8 of them validate "
+                                                         "(choose the checkpoint) (default: %(default)s)")
+    p.add_argument("--test-scenes", type=int, default=32,
+                   help="further scenes, held out from both, that score the models and decide the criteria "
+                        "(default: %(default)s)")
     p.add_argument("--size", default="192x288", help="HxW of the pairs and the export, multiples of 8 "
                                                      "(default: %(default)s; training crops 128x192 or smaller)")
     p.add_argument("--min-gain", type=float, default=3.0,
@@ -89,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.pretrain_epochs < 1 or args.adversarial_epochs < 1:
         raise BgganError("--pretrain-epochs and --adversarial-epochs must be >= 1")
     if args.pairs < 9:
-        raise BgganError(f"--pairs must be at least 9 (8 are held out), got {args.pairs}")
+        raise BgganError(f"--pairs must be at least 9 (8 validate), got {args.pairs}")
+    if args.test_scenes < 1:
+        raise BgganError(f"--test-scenes must be at least 1, got {args.test_scenes}")
     size = demo_size(args.size)
     out = Path(args.out)
     prepare_folder(out, args.overwrite)
@@ -122,16 +129,18 @@ def main(argv: list[str] | None = None) -> int:
                        *ADVERSARIAL_RECIPE, *vgg])
     adv = train(adv_cfg, out / "adversarial")
 
-    say.step("scores on the held-out synthetic pairs (PyTorch)")
-    pairs = build(adv_cfg.data.pairs, cache=False)  # only the held-out pairs are rendered
-    val = pairs.split()[1]
-    held_out = [val[i] for i in range(len(val))]
+    say.step(f"scores on {args.test_scenes} held-out synthetic scenes that no run has seen (PyTorch)")
+    pairs = build(adv_cfg.data.pairs, cache=False)
+    test = pairs.unseen(args.test_scenes)
+    held_out = [test[i] for i in range(len(test))]
     h, w = adv_cfg.data.pairs.size
     comparison = compare(held_out, {"after pretrain": pre.generator, "after adversarial": adv.generator}, pairs.lens)
     criteria = Criteria(args.min_gain, args.min_detail_in_focus)
     failures, notes = criteria.check(comparison.metrics("after adversarial"), comparison.identity)
     lens = f"{pairs.lens.focal_mm:g} mm f/{pairs.lens.f_number:g}"
-    title = f"held-out synthetic pairs: {len(held_out)} at {h}x{w}, {lens}"
+    seeds = f"seeds {test.seeds[0]}-{test.seeds[-1]}"
+    title = (f"held-out synthetic scenes: {len(held_out)} at {h}x{w}, {lens} ({seeds}: neither trained on nor used "
+             "to choose a checkpoint)")
     text = scores_text(title, comparison.table(), criteria, failures + notes)
     (out / "scores.md").write_text(text + "\n")
     print("\n" + text)

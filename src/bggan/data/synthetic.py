@@ -189,6 +189,14 @@ class SyntheticPairs:
         return (SeedPairs(seeds[:cut], self.size, self._rendered, self.textures, self.lenses),
                 SeedPairs(seeds[cut:], self.size, self._rendered, self.textures, self.lenses))
 
+    def unseen(self, count: int) -> SeedPairs:
+        """``count`` further scenes that neither split holds (seeds ``seed+n ..``), rendered when read: a test set
+        that no training run has seen or chosen a checkpoint on."""
+        if count < 1:
+            raise BgganError(f"need at least 1 unseen scene, got {count}")
+        first = self.seed + self.n
+        return SeedPairs(range(first, first + count), self.size, None, self.textures, self.lenses)
+
 
 @dataclasses.dataclass(frozen=True)
 class ApertureLenses:
