@@ -22,7 +22,10 @@ import time
 import warnings
 from pathlib import Path
 
+from hydra.errors import HydraException
+
 from bggan.cli.demo import compose, demo_size, quiet_known_warnings, size_overrides
+from bggan.errors import BgganError
 
 
 def main() -> None:
@@ -39,7 +42,13 @@ def main() -> None:
         p.error("need --every >= 1, --epochs >= --every, --pairs >= 9 and --test-scenes >= 1")
     warnings.filterwarnings("ignore")
     quiet_known_warnings()
+    try:
+        curve(args)
+    except (BgganError, HydraException) as e:  # a bad --size or override, an --out that holds a run: one line
+        p.error(str(e).splitlines()[0])
 
+
+def curve(args: argparse.Namespace) -> None:
     from bggan.evaluate.compare import compare
     from bggan.train import build, train
 
@@ -61,7 +70,8 @@ def main() -> None:
         comparison = compare([test[i] for i in range(len(test))],
                              {f"epoch {e}": checkpoints[e] for e in sorted(checkpoints)})
 
-    steps_per_epoch = max(1, (args.pairs - pairs.holdout) // cfg.data.batch_size)  # the loader drops the last part-batch
+    # the training loader drops the last part-batch
+    steps_per_epoch = max(1, (args.pairs - pairs.holdout) // cfg.data.batch_size)
     print(f"\n{args.pairs - pairs.holdout} training pairs at {args.size}, {steps_per_epoch} steps per epoch, "
           f"{minutes:.1f} min of training (validation and checkpoints included); scored on {len(test)} unseen scenes "
           f"(seeds {test.seeds[0]}-{test.seeds[-1]}); overrides: {' '.join(args.overrides) or 'none'}")

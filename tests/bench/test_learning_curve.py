@@ -28,8 +28,18 @@ def test_one_row_per_kept_checkpoint_each_scored_on_its_own_weights(tmp_path):
     assert len(set(gains)) == 3  # each row its own checkpoint: the weights change at every step at this rate
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch*.ckpt")) == \
         ["epoch000.ckpt", "epoch001.ckpt", "epoch002.ckpt"]
+    again = curve("--pairs", "12", "--epochs", "1", "--every", "1", "--out", str(tmp_path / "run"))
+    assert again.returncode == 2 and again.stderr.strip().splitlines()[-1].endswith(
+        "already holds checkpoints: resume with ckpt_path=last, or start a new run folder (name=... or hydra.run.dir=...)")
 
 
-def test_bad_arguments_exit_2_before_training():
-    result = curve("--every", "0")
-    assert result.returncode == 2 and "need --every >= 1" in result.stderr
+@pytest.mark.parametrize(("args", "message"), [
+    (["--every", "0"], "need --every >= 1"),
+    (["--size", "100x150"], "--size must be multiples of 8"),
+    (["data.pairs.nope=3"], "Could not override 'data.pairs.nope'"),
+])
+def test_bad_arguments_are_one_line_exit_2_before_training(args, message):
+    result = curve(*args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr  # argparse's usage, then one error line
+    assert result.stderr.strip().splitlines()[-1].startswith("learning_curve.py: error: ")
