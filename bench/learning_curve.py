@@ -58,28 +58,28 @@ def curve(args: argparse.Namespace) -> None:
                        f"data.pairs.n={args.pairs}", f"trainer.max_epochs={args.epochs}",
                        f"trainer.check_val_every_n_epoch={args.every}", "trainer.enable_progress_bar=false",
                        "trainer.enable_model_summary=false", "checkpoint.monitor=null", "checkpoint.save_top_k=-1",
-                       f"checkpoint.every_n_epochs={args.every}", "checkpoint.filename='epoch{epoch:03d}'",
+                       f"checkpoint.every_n_epochs={args.every}", "checkpoint.filename='epoch{epoch:03d}-step{step}'",
                        *args.overrides])
         started = time.perf_counter()
         train(cfg, run_dir)
         minutes = (time.perf_counter() - started) / 60
         pairs = build(cfg.data.pairs, cache=False)
         test = pairs.unseen(args.test_scenes)
-        checkpoints = {int(re.search(r"epoch(\d+)", c.stem).group(1)) + 1: c
-                       for c in (run_dir / "checkpoints").glob("epoch*.ckpt")}
+        # (epochs, optimizer steps) -> checkpoint, both as the trainer counted them
+        checkpoints = {(int(m[1]) + 1, int(m[2])): c for c in (run_dir / "checkpoints").glob("epoch*.ckpt")
+                       if (m := re.fullmatch(r"epoch(\d+)-step(\d+)", c.stem))}
         comparison = compare([test[i] for i in range(len(test))],
-                             {f"epoch {e}": checkpoints[e] for e in sorted(checkpoints)})
+                             {f"epoch {e}": c for (e, _), c in sorted(checkpoints.items())})
 
-    # the training loader drops the last part-batch
-    steps_per_epoch = max(1, (args.pairs - pairs.holdout) // cfg.data.batch_size)
-    print(f"\n{args.pairs - pairs.holdout} training pairs at {args.size}, {steps_per_epoch} steps per epoch, "
+    epochs, steps = min(checkpoints)
+    print(f"\n{args.pairs - pairs.holdout} training pairs at {args.size}, {steps // epochs} steps per epoch, "
           f"{minutes:.1f} min of training (validation and checkpoints included); scored on {len(test)} unseen scenes "
           f"(seeds {test.seeds[0]}-{test.seeds[-1]}); overrides: {' '.join(args.overrides) or 'none'}")
     print("| epochs | steps | PSNR gain (dB) | in focus: detail kept | out of focus: detail kept |\n|---:|---:|---:|---:|---:|")
-    for epoch in sorted(checkpoints):
+    for epoch, steps in sorted(checkpoints):
         m = comparison.metrics(f"epoch {epoch}")
         detail = {name: band.detail for name, band in (m.bands or {}).items()}
-        print(f"| {epoch} | {epoch * steps_per_epoch} | {m.psnr - comparison.identity.psnr:+.2f} | "
+        print(f"| {epoch} | {steps} | {m.psnr - comparison.identity.psnr:+.2f} | "
               f"{_value(detail.get('in_focus'))} | {_value(detail.get('out_of_focus'))} |")
 
 

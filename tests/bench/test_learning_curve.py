@@ -27,7 +27,7 @@ def test_one_row_per_kept_checkpoint_each_scored_on_its_own_weights(tmp_path):
     gains = [float(r[2]) for r in rows]
     assert len(set(gains)) == 3  # each row its own checkpoint: the weights change at every step at this rate
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch*.ckpt")) == \
-        ["epoch000.ckpt", "epoch001.ckpt", "epoch002.ckpt"]
+        ["epoch000-step1.ckpt", "epoch001-step2.ckpt", "epoch002-step3.ckpt"]
     again = curve("--pairs", "12", "--epochs", "1", "--every", "1", "--out", str(tmp_path / "run"))
     assert again.returncode == 2 and again.stderr.strip().splitlines()[-1].endswith(
         "already holds checkpoints: resume with ckpt_path=last, or start a new run folder (name=... or hydra.run.dir=...)")
