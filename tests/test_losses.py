@@ -1,3 +1,4 @@
+import kornia
 import pytest
 import torch
 from torch import nn
@@ -20,6 +21,20 @@ def test_ssim_loss_is_one_minus_ssim_on_unit_range_images():
     noisy = [ssim_loss(x + s * torch.randn_like(x), x).item() for s in (0.05, 0.2, 0.5)]
     assert 0 < noisy[0] < noisy[1] < noisy[2] <= 2
 
+
+def test_ssim_loss_is_float32_under_bf16_autocast():
+    # a bf16-mixed run hands the loss bfloat16 outputs: the loss must be SSIM of those values taken in float32
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 48, 48) * 2 - 1
+    pred = (target + 0.05 * torch.randn_like(target)).clamp(-1, 1).bfloat16()
+    exact = ssim_loss(pred.float(), target)
+    with torch.autocast("cpu", torch.bfloat16):
+        guarded = ssim_loss(pred, target)
+        # the control: kornia's SSIM left to autocast rounds some of its statistics to bfloat16
+        unguarded = 1 - kornia.metrics.ssim((pred + 1) / 2, (target + 1) / 2, 11, max_val=1.0).mean()
+    assert guarded.dtype == torch.float32
+    assert abs(guarded.item() - exact.item()) < 1e-7
+    assert abs(unguarded.item() - exact.item()) > 1e-6
 
 def test_perceptual_loss_normalises_like_imagenet_and_trains_pred_only():
     torch.manual_seed(0)

@@ -27,9 +27,13 @@ def ssim_loss(pred: torch.Tensor, target: torch.Tensor, window: int = 11) -> tor
 
     SSIM from kornia on the images mapped to [0, 1] (data range 1): an 11x11 Gaussian window
     with sigma 1.5, constants ``(0.01)^2`` and ``(0.03)^2``, borders padded ("same"). Note that
-    ``kornia.losses.ssim_loss`` is ``(1 - SSIM) / 2``, half of this.
+    ``kornia.losses.ssim_loss`` is ``(1 - SSIM) / 2``, half of this. Computed in float32 even under
+    autocast (a ``bf16-mixed`` run hands it bfloat16 outputs): SSIM's variances are differences of
+    means of squares, which bfloat16's 8-bit mantissa would round away.
     """
-    ssim_map = kornia.metrics.ssim(to_unit_range(pred), to_unit_range(target), window, max_val=1.0)
+    with torch.autocast(pred.device.type, enabled=False):
+        ssim_map = kornia.metrics.ssim(to_unit_range(pred.float()), to_unit_range(target.float()), window,
+                                       max_val=1.0)
     return 1 - ssim_map.mean()
 
 
