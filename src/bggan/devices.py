@@ -1,4 +1,4 @@
-"""Where a generator runs for inference: one device choice for ``bggan-render`` and ``bggan-eval``."""
+"""Where a generator runs: one device choice for ``bggan-render`` and ``bggan-eval``, and what the CPU can do."""
 
 from __future__ import annotations
 
@@ -32,3 +32,8 @@ def pick_device(name: str | None = "auto") -> torch.device:
         torch.backends.cudnn.benchmark = True
         torch.backends.cudnn.allow_tf32 = True
     return device
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions oneDNN uses (AVX512-BF16, AMX); without them bf16 is emulated."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bggan.render.backends import cpu_has_bf16
+from bggan.devices import cpu_has_bf16
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "cpu_paths.py"
 

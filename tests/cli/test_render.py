@@ -11,10 +11,10 @@ from PIL import Image
 
 from bggan.cli.common import run_command
 from bggan.cli.render import main
+from bggan.devices import cpu_has_bf16
 from bggan.models import GlassNet, save_generator
 from bggan.models.int8 import int8_available
 from bggan.render import backends
-from bggan.render.backends import cpu_has_bf16
 from tests.conftest import console_script
 
 RNG = np.random.default_rng(0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bggan.devices import cpu_has_bf16
 from bggan.errors import BgganError
 from bggan.models.condition import requested_strength
 
@@ -34,11 +35,6 @@ def set_aperture(backend, f_number: float | None) -> None:
             or an f-number that is not positive.
     """
     backend.strength = requested_strength(getattr(backend, "conditional", False), f_number, sweep=True)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bfloat16 instructions oneDNN uses (AVX512-BF16, AMX); without them bf16 is emulated."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class TorchBackend:
