@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bggan.cli.demo import MARKER, prepare_folder
+from bggan.cli.demo import MARKER, prepare_folder, training_precision
+from bggan.devices import cpu_has_bf16
 from bggan.errors import BgganError
 from tests.conftest import console_script
 
@@ -48,6 +49,10 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
     assert "PSNR gain over the identity baseline" in last or "in-focus detail kept" in last
     for step in range(1, 6):
         assert f"[{step}/5]" in result.stdout
+    precision = "bf16-mixed" if cpu_has_bf16() else "32-true"
+    assert f"training precision: {precision}" in result.stdout
+    assert f"precision: {precision}" in (out / "pretrain" / "config.yaml").read_text()
+    assert f"precision: {precision}" in (out / "adversarial" / "config.yaml").read_text()
     listed = listed_artifacts(result.stdout)
     assert len(listed) == 15 and all(Path(p).exists() for p in listed)
     scores = (out / "scores.md").read_text()
@@ -147,9 +152,19 @@ def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("choice", "has_bf16", "expected"), [
+    ("auto", True, "bf16-mixed"), ("auto", False, "32-true"),  # the CPU decides
+    ("32-true", True, "32-true"), ("bf16-mixed", False, "bf16-mixed"),  # a choice is kept (bggan-train judges it)
+])
+def test_demo_trains_in_bf16_where_the_cpu_has_bfloat16_instructions(monkeypatch, choice, has_bf16, expected):
+    monkeypatch.setattr("bggan.devices.cpu_has_bf16", lambda: has_bf16)
+    assert training_precision(choice) == expected
+
+
 def test_demo_bad_options_are_one_line_exit_2(tmp_path):
     for args, message in ((["--pairs", "5"], "--pairs"), (["--size", "90x144"], "multiples of 8"),
-                          (["--size", "big"], "--size"), (["--test-scenes", "0"], "--test-scenes")):
+                          (["--size", "big"], "--size"), (["--test-scenes", "0"], "--test-scenes"),
+                          (["--precision", "fp16"], "--precision")):
         result = subprocess.run([console_script("bggan-demo"), "--out", str(tmp_path / "d"), *args],
                                 capture_output=True, text=True, check=False)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
