@@ -36,6 +36,7 @@ def test_ssim_loss_is_float32_under_bf16_autocast():
     assert abs(guarded.item() - exact.item()) < 1e-7
     assert abs(unguarded.item() - exact.item()) > 1e-6
 
+
 def test_perceptual_loss_normalises_like_imagenet_and_trains_pred_only():
     torch.manual_seed(0)
     features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from bggan.cli.demo import MARKER, prepare_folder, training_precision
-from bggan.devices import cpu_has_bf16
 from bggan.errors import BgganError
 from tests.conftest import console_script
 
@@ -49,7 +48,7 @@ def test_the_demo_runs_every_step_and_refuses_a_model_that_misses_its_criteria(d
     assert "PSNR gain over the identity baseline" in last or "in-focus detail kept" in last
     for step in range(1, 6):
         assert f"[{step}/5]" in result.stdout
-    precision = "bf16-mixed" if cpu_has_bf16() else "32-true"
+    precision = training_precision("auto")  # its mapping from the CPU is tested below
     assert f"training precision: {precision}" in result.stdout
     assert f"precision: {precision}" in (out / "pretrain" / "config.yaml").read_text()
     assert f"precision: {precision}" in (out / "adversarial" / "config.yaml").read_text()

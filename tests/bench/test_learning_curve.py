@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bggan.devices import cpu_has_bf16
+from bggan.cli.demo import training_precision
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "learning_curve.py"
 
@@ -23,8 +23,7 @@ def test_one_row_per_kept_checkpoint_each_scored_on_its_own_weights(tmp_path):
                    "--out", str(tmp_path / "run"), "stage.lr=1e-2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "4 training pairs at 64x96, 1 steps per epoch" in result.stdout
-    precision = "bf16-mixed" if cpu_has_bf16() else "32-true"  # the demo's choice
-    assert f"scored on 2 unseen scenes (seeds 12-13); {precision}; overrides: stage.lr=1e-2" in result.stdout
+    assert f"scored on 2 unseen scenes (seeds 12-13); {training_precision('auto')}; overrides: stage.lr=1e-2" in result.stdout
     rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ") and "epochs" not in line]
     assert [(int(r[0]), int(r[1])) for r in rows] == [(1, 1), (2, 2), (3, 3)]
     gains = [float(r[2]) for r in rows]

@@ -27,7 +27,8 @@ MARKER = "demo.json"  # marks a folder this command made: --overwrite only ever 
 #: What the demo's adversarial stage changes in experiment=demo: the paper's betas (0, 0.9) at half its rate, 5e-5,
 #: instead of the pretrain's 1e-3 (0.9, 0.999), which wrecked a pretrained model on unseen scenes, and a cosine
 #: schedule over its epochs. At the paper's 1e-4 it cost the demo's model more of its in-focus detail (README, the demo).
-ADVERSARIAL_RECIPE = ("stage.lr=5.0e-5", "stage.betas=[0.0,0.9]", "stage.lr_schedule=cosine")
+ADVERSARIAL_LR = "5e-5"  # the learning rate, as the override and the step header write it
+ADVERSARIAL_RECIPE = (f"stage.lr={ADVERSARIAL_LR}", "stage.betas=[0.0,0.9]", "stage.lr_schedule=cosine")
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     pre = train(pre_cfg, out / "pretrain")
 
     say.step(f"adversarial: + two PatchGAN critics (WGAN-GP), {epochs(args.adversarial_epochs)}, Adam at the paper's "
-             f"betas (0, 0.9) and half its rate (5e-5), from {pre.best}  ->  {out / 'adversarial'}")
+             f"betas (0, 0.9) and half its rate ({ADVERSARIAL_LR}), from {pre.best}  ->  {out / 'adversarial'}")
     adv_cfg = compose([*common, "stage=adversarial", "name=demo/adversarial", f"init_from={pre.best}",
                        f"trainer.max_epochs={args.adversarial_epochs}", f"data.pairs.n={args.pairs}",
                        *ADVERSARIAL_RECIPE, *vgg])
