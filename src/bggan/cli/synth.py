@@ -8,62 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from bggan.cli.common import Parser, parse_size, run_command
 from bggan.data.defocus import Lens
 from bggan.errors import BgganError
 from bggan.files import check_output
-from bggan.images import UNREADABLE, read_rgb, write_rgb
+from bggan.images import read_rgb, write_rgb
 
 PROG = "bggan-synth"
-
-
-def read_depth(path: str, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """A depth map as float32 ``shape`` (H, W), and whether it is in metres (``.npy``) or relative (images).
-
-    Images (8 or 16 bit grayscale, or float TIFF) of another size but the same aspect ratio are
-    resized bilinearly.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise BgganError(f"{path}: no such file")
-    if p.suffix.lower() == ".npy":
-        try:
-            depth = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise BgganError(f"{path}: not a readable .npy array ({e})") from None
-        depth = np.squeeze(depth)
-        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
-            raise BgganError(f"{path}: expected a 2-D array of metres, got shape {depth.shape} {depth.dtype}")
-        if not np.isfinite(depth).all() or depth.min() <= 0:
-            raise BgganError(f"{path}: depths in metres must be finite and > 0")
-        metric = True
-        im = Image.fromarray(depth.astype(np.float32))  # mode F
-    else:
-        try:
-            with Image.open(p) as src:
-                src.load()
-                im = src
-        except UNREADABLE as e:
-            raise BgganError(f"{path}: not a readable image ({e})") from None
-        metric = False
-        if im.mode in ("RGB", "RGBA"):
-            rgb = np.asarray(im.convert("RGB"))
-            if (rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 0] != rgb[..., 2]).any():
-                raise BgganError(f"{path}: a colour image; give a grayscale depth map (8 or 16 bit)")
-        im = im.convert("I") if im.mode.startswith("I;16") else im
-        im = im.convert("F")
-    h, w = shape
-    if (im.height, im.width) != (h, w):
-        if abs(im.width / im.height - w / h) > 0.01 * w / h:
-            raise BgganError(f"{path}: depth map is {im.height}x{im.width}, the photo {h}x{w}: "
-                             "aspect ratios differ")
-        im = im.resize((w, h), Image.Resampling.BILINEAR)
-    return np.asarray(im, np.float32), metric
 
 
 def parse_focus(text: str | None, depth: np.ndarray) -> float:
@@ -83,21 +37,25 @@ def parse_focus(text: str | None, depth: np.ndarray) -> float:
 
 
 def photo_main(args: argparse.Namespace) -> int:
-    from bggan.data.depth_bokeh import depth_from_map, render_with_depth, signed_coc
+    from bggan.data.depth_bokeh import render_with_depth, signed_coc
+    from bggan.data.depth_files import depth_metres, read_depth_map
 
     if args.depth is None:
         raise BgganError("--image needs --depth (a depth or disparity map of the photo)")
     check_output(args.out, args.overwrite)
     image = read_rgb(args.image)
-    values, metric = read_depth(args.depth, image.shape[:2])
-    depth = values if metric else depth_from_map(values, args.near, args.far, args.disparity)
+    depth_map = read_depth_map(args.depth, image.shape[:2], photo=args.image)
+    print(f"depth map: {depth_map.source}")
+    metric = depth_map.kind == "metres"
+    disparity = args.disparity or depth_map.kind == "disparity"
+    depth = depth_metres(depth_map, args.near, args.far, disparity)
     focus = parse_focus(args.focus, depth)
     if args.aperture <= 0 or args.focal_length <= 0:
         raise BgganError("--aperture and --focal-length must be > 0")
     lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
     bokeh = render_with_depth(image, depth, focus, lens, highlight_gain=args.highlights)
     largest = float(np.abs(signed_coc(depth, focus, lens, image.shape[1])).max())
-    kind = "metres" if metric else f"{'disparity' if args.disparity else 'depth'} mapped to {args.near}-{args.far} m"
+    kind = "metres" if metric else f"{'disparity' if disparity else 'depth'} mapped to {args.near}-{args.far} m"
     print(f"depth {depth.min():.2f}-{depth.max():.2f} m ({kind}); focus {focus:.2f} m; "
           f"{lens.focal_mm:g} mm f/{lens.f_number:g}: blur up to {largest:.0f} px")
     write_rgb(args.out, bokeh, overwrite=args.overwrite)
