@@ -189,3 +189,57 @@ def test_unseen_scenes_follow_both_splits_and_share_their_lens():
 def test_bad_aperture_settings_are_refused(kwargs, message):
     with pytest.raises(BgganError, match=message):
         SyntheticPairs(n=3, holdout=1, **kwargs)
+
+
+# ----------------------------------------------------------------- depth-aware pairs
+
+
+def test_refocused_pairs_keep_the_scene_and_move_the_focus():
+    from bggan.data.synthetic import Refocus
+
+    moved, lens = 0, Lens(85.0, 1.4)
+    for seed in range(6):
+        subject = render_sample(seed, 48, 72, lens)
+        refocused = render_sample(seed, 48, 72, lens, refocus=1.0)
+        assert np.array_equal(subject["input"], refocused["input"])  # the same scene
+        assert np.array_equal(subject["depth"], refocused["depth"])
+        if abs(refocused["focus_m"] / subject["focus_m"] - 1) > 0.01:  # (a pixel of the subject is at its distance)
+            moved += 1
+            assert not np.array_equal(subject["target"], refocused["target"])
+            assert refocused["focus_m"] in set(refocused["depth"].ravel().tolist())  # a point of the scene
+    assert moved >= 3
+    assert render_sample(3, 48, 72, refocus=0.0)["focus_m"] == render_sample(3, 48, 72)["focus_m"]
+    assert Refocus(3, 0.0)(np.ones((4, 4), np.float32), 2.5) == 2.5
+
+
+def test_depth_input_pairs_carry_the_defocus_map_true_or_as_a_phone_gives_it():
+    from bggan.data.depth_corruption import PhoneDepth
+
+    common = dict(n=4, size=(48, 72), holdout=1, cache=False, focal_mm=85.0, apertures=[1.4, 4.0], refocus=0.5)
+    train, val = SyntheticPairs(**common, depth_input=True).split()
+    item = train[0]
+    assert np.array_equal(item["defocus"], item["coc"])  # the true depth: the target's own circle of confusion
+    assert "defocus" not in SyntheticPairs(**common).split()[0][0]
+    train, val = SyntheticPairs(**common, depth_input=True, phone_depth=PhoneDepth(clean=0.0)).split()
+    torch.manual_seed(0)
+    first, again = train[0]["defocus"], train[0]["defocus"]
+    assert first.shape == (48, 72) and np.abs(first - train[0]["coc"]).mean() > 0.01
+    assert not np.array_equal(first, again)  # training draws a new corruption on every read
+    assert np.array_equal(val[0]["defocus"], val[0]["defocus"])  # validation: one fixed draw per seed
+    assert "phone" in SyntheticPairs(**common, depth_input=True, phone_depth=PhoneDepth()).summary()
+
+
+def test_no_blur_pairs_get_a_map_of_zeros():
+    pairs = SyntheticPairs(n=12, size=(32, 48), holdout=1, cache=False, apertures=[1.4, 4.0], no_blur=0.5,
+                           depth_input=True)
+    items = [pairs.split()[0][i] for i in range(11)]
+    blank = [item for item in items if math.isinf(item["f_number"])]
+    assert blank and all((item["defocus"] == 0).all() for item in blank)
+    assert any(np.abs(item["defocus"]).max() > 0 for item in items if not math.isinf(item["f_number"]))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"refocus": 1.5}, "refocus"),
+                                                 ({"phone_depth": object()}, "depth_input=true")])
+def test_bad_depth_settings_are_refused(kwargs, message):
+    with pytest.raises(BgganError, match=message):
+        SyntheticPairs(n=4, size=(32, 48), holdout=1, cache=False, **kwargs)

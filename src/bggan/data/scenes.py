@@ -17,6 +17,7 @@ light, each layer blurred by its own disk (:func:`bggan.data.defocus.composite`)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,8 @@ SKIES = np.array([[[0.35, 0.55, 0.85], [0.70, 0.80, 0.92]], [[0.55, 0.68, 0.85],
                   [[0.10, 0.12, 0.25], [0.45, 0.30, 0.35]]], np.float32)
 #: Depth given to the sky (m): its circle of confusion is the lens's at infinity, to a thousandth.
 SKY_M = 1e4
+#: Where a scene's lens focuses: ``(depth (H, W) m of the sharp image, the subject's distance m) -> metres``.
+FocusChoice = Callable[[np.ndarray, float], float]
 
 
 def fractal_noise(rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: int = 3) -> np.ndarray:
@@ -227,38 +230,46 @@ class SyntheticScene:
 
 
 def random_scene(seed: int, height: int = 512, width: int = 768, lens: Lens | None = None,
-                 textures: Textures | None = None) -> SyntheticScene:
+                 textures: Textures | None = None, focus: FocusChoice | None = None) -> SyntheticScene:
     """Draw a random scene; deterministic per ``seed`` (and texture set).
 
-    Distances: the subject (the focus) 1.5-5 m, log-uniform; objects on the ground, mostly behind it (up
+    Distances: the subject 1.5-5 m, log-uniform; objects on the ground, mostly behind it (up
     to 40 m), some between it and the camera, a few close to the camera at the frame's edges, sizes in
     metres seen through the lens; the backdrop 25-120 m ahead. A third of the scenes look down at the
     subject's feet (camera 0.5-1.6 m high), the others look ahead (1-1.7 m, the horizon near the frame).
+
+    ``focus``: where the lens focuses, ``(depth (H, W) m of the sharp image, the subject's distance m) -> m``;
+    ``None`` focuses on the subject. The scene itself does not depend on it.
     """
     rng = np.random.default_rng(seed)
     lens = lens or Lens()
     textures = textures or default_textures()
     h, w = height, width
     f = lens.focal_px(w)
-    focus = float(np.exp(rng.uniform(np.log(1.5), np.log(5.0))))
+    subject_m = float(np.exp(rng.uniform(np.log(1.5), np.log(5.0))))
     if rng.random() < 0.35:  # looking down at the subject's feet: the ground passes through the focal plane
         base_row = rng.uniform(0.8, 0.98) * h
-        camera = Camera.looking_at(rng.uniform(0.5, 1.6), focus, base_row, f, w / 2, h / 2)
+        camera = Camera.looking_at(rng.uniform(0.5, 1.6), subject_m, base_row, f, w / 2, h / 2)
     else:  # looking ahead: the horizon in or near the frame, the subject's feet maybe below it
         camera = Camera(rng.uniform(1.0, 1.7), rng.uniform(-0.02, 0.12), f, w / 2, h / 2)
-        base_row = camera.ground_row(focus)
+        base_row = camera.ground_row(subject_m)
     far = rng.uniform(25, 120)  # the backdrop's distance along the ground
-    color, depth = _surface(rng, textures, camera, h, w, far)
-    layers, _ = depth_layers(color, depth, signed_coc(depth, focus, lens, w))
-    objects = _objects(rng, textures, camera, h, w, focus, far)
-    objects.append(_subject(rng, textures, camera, h, w, focus, base_row))
+    color, surface_depth = _surface(rng, textures, camera, h, w, far)
+    objects = _objects(rng, textures, camera, h, w, subject_m, far)
+    objects.append(_subject(rng, textures, camera, h, w, subject_m, base_row))
     if rng.random() < 0.3:
         objects.append(_foliage(rng, textures, h, w))
-    layers = sorted(layers + objects, key=lambda layer: -layer.depth_m)
-    surface = Layer(color, np.ones((h, w), np.float32), float(depth.max()), "surface")
+    depth = surface_depth
     for layer in objects:  # the depth the sharp image shows: the nearest opaque thing
         depth = np.where(layer.alpha >= 0.5, np.minimum(depth, layer.depth_m), depth)
-    return SyntheticScene(layers, focus, lens, depth.astype(np.float32), surface)
+    depth = depth.astype(np.float32)
+    focus_m = subject_m if focus is None else float(focus(depth, subject_m))
+    # the surface is cut into slices of equal circle of confusion for the focus chosen: drawn after the scene,
+    # which draws nothing more from the random stream, so a seed is the same scene wherever the lens focuses
+    layers, _ = depth_layers(color, surface_depth, signed_coc(surface_depth, focus_m, lens, w))
+    layers = sorted(layers + objects, key=lambda layer: -layer.depth_m)
+    surface = Layer(color, np.ones((h, w), np.float32), float(surface_depth.max()), "surface")
+    return SyntheticScene(layers, focus_m, lens, depth, surface)
 
 
 def _surface(rng: np.random.Generator, textures: Textures, camera: Camera, h: int, w: int,

@@ -47,9 +47,14 @@ def paired_crop(source: np.ndarray, target: np.ndarray, size: tuple[int, int] | 
     return arrays
 
 
+#: The per-pixel maps a pair may carry, cropped with its images: the target's circle of confusion, and the one a
+#: depth-aware model takes as its input (each ``(H, W)`` float32 px, signed).
+MAPS = ("coc", "defocus")
+
+
 class PairCrops(Dataset):
-    """Crops of a pair dataset, as tensors: ``{"name", "input", "target"[, "coc"][, "strength"]}``, images
-    ``(3, h, w)`` uint8, the target's circle of confusion ``(1, h, w)`` float32 px and the pair's aperture as a
+    """Crops of a pair dataset, as tensors: ``{"name", "input", "target"[, "coc"][, "defocus"][, "strength"]}``,
+    images ``(3, h, w)`` uint8, the maps of :data:`MAPS` ``(1, h, w)`` float32 px and the pair's aperture as a
     strength (a float32 scalar, :mod:`bggan.models.condition`) when the pairs carry them.
 
     Training uses random crops and flips; validation centred crops or whole images (``size=None``).
@@ -72,11 +77,12 @@ class PairCrops(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.pairs[index]
-        maps = (sample["coc"],) if sample.get("coc") is not None else ()
-        source, target, *coc = paired_crop(sample["input"], sample["target"], self.size, self.random, self.flip, *maps)
+        names = [name for name in MAPS if sample.get(name) is not None]
+        source, target, *maps = paired_crop(sample["input"], sample["target"], self.size, self.random, self.flip,
+                                            *(sample[name] for name in names))
         item = {"name": sample["name"], "input": _chw(source), "target": _chw(target)}
-        if coc:
-            item["coc"] = torch.from_numpy(np.ascontiguousarray(coc[0], dtype=np.float32))[None]
+        for name, values in zip(names, maps, strict=True):
+            item[name] = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None]
         if "strength" in sample:
             item["strength"] = torch.tensor(sample["strength"], dtype=torch.float32)
         return item
