@@ -142,3 +142,34 @@ def test_a_generator_with_the_aperture_as_input_refuses_pairs_without_one(tmp_pa
     trainer = make_trainer(tmp_path, max_steps=1, max_epochs=-1)
     with pytest.raises(BgganError, match="data.pairs.apertures"):
         trainer.fit(module, loader(n=2, batch_size=2))
+
+
+# ----------------------------------------------------------------- the defocus map as an input
+
+
+def _depth_generator():
+    torch.manual_seed(0)
+    return GlassNet(c1=4, c2=12, n_res=1, norm="instance", condition="defocus", gate=True, stack=[2.0, 4.0, 8.0])
+
+
+def test_a_depth_aware_generator_trains_on_pairs_with_their_defocus_maps(tmp_path):
+    from bggan.data import BokehDataModule, SyntheticPairs
+    from bggan.data.depth_corruption import PhoneDepth
+
+    pairs = SyntheticPairs(n=5, size=(32, 48), holdout=1, focal_mm=85.0, apertures=[1.4, 4.0], refocus=0.5,
+                           depth_input=True, phone_depth=PhoneDepth())
+    data = BokehDataModule(pairs, crop=(32, 48), batch_size=2, num_workers=0)
+    module = PretrainModule(_depth_generator(), GeneratorLoss(), lr=1e-3)
+    watch = ParameterWatch()
+    trainer = make_trainer(tmp_path, max_steps=4, max_epochs=-1, callbacks=[watch], limit_val_batches=1)
+    trainer.fit(module, data)
+    assert all(grads["rough"] and grads["refine"] for _, grads, _ in watch.steps)  # both stages learn
+    assert all(changed["rough"] and changed["refine"] for _, _, changed in watch.steps)
+    assert torch.isfinite(trainer.callback_metrics["val/psnr"])
+
+
+def test_a_depth_aware_generator_refuses_pairs_without_a_defocus_map(tmp_path):
+    module = PretrainModule(_depth_generator(), GeneratorLoss())
+    trainer = make_trainer(tmp_path, max_steps=1, max_epochs=-1)
+    with pytest.raises(BgganError, match="depth_input=true"):
+        trainer.fit(module, loader(n=2, batch_size=2))

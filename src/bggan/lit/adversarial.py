@@ -51,6 +51,9 @@ class AdversarialModule(BokehModule):
                  critic_lr: float | None = None, ema_decay: float | None = None, grid_images: int = 4,
                  channels_last: bool = False, lr_schedule: Literal["constant", "cosine"] = "constant"):
         super().__init__(generator, loss, lr, betas, ema_decay, grid_images, channels_last, lr_schedule)
+        if generator.takes_defocus:
+            raise BgganError("model.generator.condition=defocus trains in stage=pretrain only: its critics would "
+                             "have to see the defocus map, which they do not yet")
         sees = bool(getattr(critic, "condition", False))
         if (generator.condition is not None) != sees:
             raise BgganError(f"model.generator.condition={generator.condition} needs "

@@ -125,16 +125,25 @@ class BokehModule(LightningModule):
     def rough_only(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         """Stage 1 alone: ``(B, 3, H, W)`` in [-1, 1] -> rough ``(B, 3, H, W)``, padded and cropped like GlassNet."""
         h, w = x.shape[-2:]
-        return self.generator.rough(pad_to_multiple(x), strength)[..., :h, :w]
+        multiple = self.generator.size_multiple
+        if self.generator.takes_defocus:
+            strength = pad_to_multiple(strength, multiple)
+        return self.generator.rough_image(pad_to_multiple(x, multiple), strength)[..., :h, :w]
 
     def strength(self, batch: dict) -> torch.Tensor | None:
-        """The batch's apertures as strengths ``(B,)`` for a generator that takes them (None for one that does not).
+        """What the generator takes besides the photo: the batch's apertures as strengths ``(B,)``, its defocus maps
+        ``(B, 1, H, W)`` for a depth-aware generator, or None for one that takes neither.
 
         Raises:
-            BgganError: the generator takes the aperture and the pairs carry none.
+            BgganError: the generator takes the aperture or a defocus map and the pairs carry none.
         """
         if self.generator.condition is None:
             return None
+        if self.generator.takes_defocus:
+            if batch.get("defocus") is None:
+                raise BgganError("model.generator.condition=defocus needs pairs with a defocus map (synthetic: "
+                                 "data.pairs.depth_input=true); these pairs carry none")
+            return self.layout(batch["defocus"])
         if batch.get("strength") is None:
             raise BgganError(f"model.generator.condition={self.generator.condition} needs pairs labelled with their "
                              "aperture (synthetic: data.pairs.apertures=[1.4,22]); these pairs carry none")

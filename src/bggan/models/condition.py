@@ -28,8 +28,9 @@ from bggan.errors import BgganError
 
 #: EBB!'s aperture: strength 1.
 REFERENCE_F_NUMBER = 1.8
-#: ``GlassNet(condition=...)`` values besides None.
-CONDITIONS = ("channel", "film")
+#: ``GlassNet(condition=...)`` values besides None: the aperture (these two), or a defocus map per pixel
+#: (``"defocus"``, :mod:`bggan.models.defocus`).
+CONDITIONS = ("channel", "film", "defocus")
 #: An aperture strip, f/16 to f/1.4: ``bggan-render --sweep`` without a list, the README's strip, and the real
 #: apertures of the control curve (:data:`bggan.evaluate.control.DEFAULT_SWEEP` adds no blur).
 STRIP_F_NUMBERS = (16.0, 8.0, 5.6, 4.0, 2.8, 2.0, 1.4)

@@ -16,6 +16,7 @@ from torch import nn
 
 from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, Norm, ResidualBlock, UpConvReLU
 from bggan.models.condition import CONDITIONS, ApertureGate, strength_tensor, with_strength_channel
+from bggan.models.defocus import DEFOCUS_SCALE, BlurStack, DefocusGate, defocus_tensor, layered, signed_level
 
 #: Glass-Net downsamples three times: inside the network both sides must be multiples of this.
 SIZE_MULTIPLE = 8
@@ -61,28 +62,39 @@ def _residual_blocks(blocks: nn.Sequential, x: torch.Tensor, strength: torch.Ten
     return x
 
 
+def _with_condition(x: torch.Tensor, condition: str | None, value: torch.Tensor | None) -> torch.Tensor:
+    """A stage's input with its condition as one more channel: the strength (``"channel"``), or the defocus map
+    ``(B, 1, H, W)`` divided by :data:`~bggan.models.defocus.DEFOCUS_SCALE` (``"defocus"``); else ``x`` itself."""
+    if condition == "channel":
+        return with_strength_channel(x, value)
+    if condition == "defocus":
+        return torch.cat([x, value.to(x.dtype) / DEFOCUS_SCALE], dim=1)
+    return x
+
+
 class RoughStage(nn.Module):
     """Stage 1: photo ``(B, 3, H, W)`` in [-1, 1] -> rough bokeh ``(B, 3, H, W)`` in [-1, 1].
 
     H and W must be multiples of 8. Only skip: the bottleneck ``concat(res(e4), e4)``. ``condition`` (see
     :mod:`bggan.models.condition`): ``"channel"`` takes the strength as a fourth input channel, ``"film"`` in
-    every residual block; ``forward`` then needs ``strength`` ``(B,)``.
+    every residual block; ``forward`` then needs ``strength`` ``(B,)``. ``"defocus"`` takes the defocus map
+    ``(B, 1, H, W)`` as a fourth channel (:mod:`bggan.models.defocus`). ``out_channels``: 3 (an image), or 1 for
+    a depth-aware Glass-Net with a blur stack (the correction of each pixel's blur level).
     """
 
     def __init__(self, c: int = 16, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1,
-                 condition: str | None = None) -> None:
+                 condition: str | None = None, out_channels: int = 3) -> None:
         super().__init__()
         self.condition = condition
-        extra = condition == "channel"
+        extra = condition in ("channel", "defocus")
         self.encoder = nn.ModuleList([ConvReLU(3 + extra, c), ConvReLU(c, 2 * c, 2),
                                       ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
         self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout, condition == "film") for _ in range(n_res)))
         self.decoder = nn.Sequential(UpConvReLU(16 * c, 4 * c), UpConvReLU(4 * c, 2 * c), UpConvReLU(2 * c, c))
-        self.out = Conv2dSame(c, 3, 3, bias=False)
+        self.out = Conv2dSame(c, out_channels, 3, bias=False)
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
-        if self.condition == "channel":
-            x = with_strength_channel(x, strength)
+        x = _with_condition(x, self.condition, strength)
         for layer in self.encoder:
             x = layer(x)
         y = self.decoder(torch.cat([_residual_blocks(self.res, x, strength), x], dim=1))
@@ -94,14 +106,14 @@ class RefineStage(nn.Module):
 
     Input is ``concat(rough, photo - rough)``; U-Net skips from the encoder levels at 1/8,
     1/4 and 1/2 resolution, each concatenated *before* the decoder features. ``condition`` as in
-    :class:`RoughStage` (``"channel"``: a seventh input channel).
+    :class:`RoughStage` (``"channel"``, ``"defocus"``: a seventh input channel).
     """
 
     def __init__(self, c: int = 24, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1,
                  condition: str | None = None) -> None:
         super().__init__()
         self.condition = condition
-        self.encoder = nn.ModuleList([ConvReLU(6 + (condition == "channel"), c), ConvReLU(c, 2 * c, 2),
+        self.encoder = nn.ModuleList([ConvReLU(6 + (condition in ("channel", "defocus")), c), ConvReLU(c, 2 * c, 2),
                                       ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
         self.bridge = ConvReLU(8 * c, 8 * c)
         self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout, condition == "film") for _ in range(n_res)))
@@ -110,9 +122,7 @@ class RefineStage(nn.Module):
 
     def forward(self, x: torch.Tensor, rough: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         feats = []
-        y = torch.cat([rough, x - rough], dim=1)
-        if self.condition == "channel":
-            y = with_strength_channel(y, strength)
+        y = _with_condition(torch.cat([rough, x - rough], dim=1), self.condition, strength)
         for layer in self.encoder:
             y = layer(y)
             feats.append(y)
@@ -135,20 +145,27 @@ class GlassNet(nn.Module):
         dropout: dropout probability inside residual blocks (0.1 released; off in eval mode).
         init: ``"released"`` (N(0, 0.02) conv kernels, Glorot-uniform transposed kernels, zero
             biases, as the released training code) or ``"he"`` (Kaiming-normal, fan-in).
-        condition: ``None`` (the released model), or the aperture as an input, ``"channel"`` or ``"film"``
-            (:mod:`bggan.models.condition`); weight files keep it in their config.
+        condition: ``None`` (the released model), the aperture as an input, ``"channel"`` or ``"film"``
+            (:mod:`bggan.models.condition`), or a per-pixel defocus map, ``"defocus"`` (a depth-aware model,
+            :mod:`bggan.models.defocus`); weight files keep it in their config.
         gate: with a condition, pull the output back to the photo as the strength falls
-            (:class:`~bggan.models.condition.ApertureGate`): strength 0 returns the photo exactly.
+            (:class:`~bggan.models.condition.ApertureGate`): strength 0 returns the photo exactly; with the defocus
+            map, per pixel (:class:`~bggan.models.defocus.DefocusGate`): a map of zeros returns the photo exactly.
+        stack: with ``condition="defocus"``, the blur diameters (px) of a :class:`~bggan.models.defocus.BlurStack`:
+            stage 1 then corrects each pixel's blur level (one output channel, up to the stack's depth either way)
+            and its rough image is the photo rendered by layers at the corrected levels; stage 2 adds its output.
+            ``None``: both stages as in the released model, the defocus map a fourth and seventh input channel.
 
     Forward: ``(B, 3, H, W)`` in [-1, 1] -> ``(final, rough)``, both ``(B, 3, H, W)`` in [-1, 1]. A
-    conditional model also takes ``strength``: one float or ``(B,)``, ``1.8 / f_number`` (0: no blur).
-    Any ``H, W >= 8`` is accepted: sides that are not multiples of 8 are reflect-padded and the
-    outputs cropped back (:func:`pad_to_multiple`).
+    conditional model also takes ``strength``: one float or ``(B,)``, ``1.8 / f_number`` (0: no blur); a
+    depth-aware one its defocus map in that place, ``(B, 1, H, W)`` signed px (negative in front of the focus).
+    Any ``H, W >= 8`` is accepted: sides that are not multiples of 8 (of the blur stack's largest pooling factor,
+    16 by default) are reflect-padded and the outputs cropped back (:func:`pad_to_multiple`).
     """
 
     def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: Norm = "official",
                  dropout: float = 0.1, init: Init = "released", condition: str | None = None,
-                 gate: bool = False) -> None:
+                 gate: bool = False, stack: list[float] | None = None) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -156,16 +173,32 @@ class GlassNet(nn.Module):
             raise ValueError(f"condition must be None or one of {CONDITIONS}, got {condition!r}")
         if gate and condition is None:
             raise ValueError("gate needs a condition: it gates the output by the strength")
+        if stack is not None and condition != "defocus":
+            raise ValueError("stack goes with condition=defocus: it blurs each pixel by its defocus")
         self.config = {"c1": c1, "c2": c2, "n_res": n_res, "norm": norm, "dropout": dropout}
         if condition is not None:
             self.config["condition"] = condition  # absent for the released model: its files stay as they were
         if gate:
             self.config["gate"] = True
         self.condition = condition
-        self.rough = RoughStage(c1, n_res, norm, dropout, condition)
+        self.stack = None if stack is None else BlurStack(stack)
+        if self.stack is not None:
+            self.config["stack"] = list(self.stack.diameters)
+        self.rough = RoughStage(c1, n_res, norm, dropout, condition, out_channels=1 if self.stack else 3)
         self.refine = RefineStage(c2, n_res, norm, dropout, condition)
-        self.gate = ApertureGate() if gate else None
+        self.gate = None if not gate else DefocusGate() if condition == "defocus" else ApertureGate()
+        self.size_multiple = SIZE_MULTIPLE if self.stack is None else max(SIZE_MULTIPLE, self.stack.multiple)
         self.reset_parameters(init)
+
+    @property
+    def takes_aperture(self) -> bool:
+        """The aperture is an input: one strength per image (``condition`` ``"channel"`` or ``"film"``)."""
+        return self.condition in ("channel", "film")
+
+    @property
+    def takes_defocus(self) -> bool:
+        """A depth-aware model: a defocus map per image (``condition="defocus"``)."""
+        return self.condition == "defocus"
 
     def summary(self) -> str:
         """One line for logs: ``GlassNet(c1=16, c2=24, n_res=9, norm=official), 10,352,784 parameters``."""
@@ -173,6 +206,7 @@ class GlassNet(nn.Module):
         n_params = sum(p.numel() for p in self.parameters())
         condition = f", condition={cfg['condition']}" if "condition" in cfg else ""
         condition += ", gate" if "gate" in cfg else ""
+        condition += f", stack={'/'.join(f'{d:g}' for d in cfg['stack'])} px" if "stack" in cfg else ""
         return (f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}, norm={cfg['norm']}{condition}), "
                 f"{n_params:,} parameters")
 
@@ -181,22 +215,42 @@ class GlassNet(nn.Module):
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"GlassNet expects (B, 3, H, W), got {tuple(x.shape)}")
         if (strength is None) != (self.condition is None):
-            raise ValueError("this GlassNet takes the aperture: pass a strength (1.8 / f-number)" if strength is None
-                             else "this GlassNet has no aperture input; it renders one fixed look")
-        if strength is not None:
+            raise ValueError("this GlassNet has no aperture input; it renders one fixed look" if strength is not None
+                             else "this GlassNet takes a defocus map (B, 1, H, W)" if self.takes_defocus
+                             else "this GlassNet takes the aperture: pass a strength (1.8 / f-number)")
+        if self.takes_defocus:
+            strength = pad_to_multiple(defocus_tensor(strength, x), self.size_multiple)
+        elif strength is not None:
             strength = strength_tensor(strength, x.shape[0], x)
         h, w = x.shape[-2:]
-        x = pad_to_multiple(x)
-        rough = self.rough(x, strength)
+        x = pad_to_multiple(x, self.size_multiple)
+        rough = self.rough_image(x, strength)
         final = self.refine(x, rough, strength)
+        if self.stack is not None:
+            final = rough + final  # stage 2 corrects the blended stack
         if self.gate is not None:
             final = self.gate(x, final, strength)
         if final.shape[-2:] != (h, w):
             final, rough = final[..., :h, :w], rough[..., :h, :w]
         return final, rough
 
+    def rough_image(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Stage 1's image for ``x`` padded to :attr:`size_multiple` (``condition`` as :meth:`forward` has made it).
+
+        With a blur stack: the photo rendered by layers (:func:`~bggan.models.defocus.layered`) at each pixel's
+        signed level, the defocus map's own (:func:`~bggan.models.defocus.signed_level`) plus stage 1's correction,
+        ``L * tanh(.)`` levels, the sum clamped to ``[-L, L]``.
+        """
+        if self.stack is None:
+            return self.rough(x, condition)
+        top = len(self.stack.diameters)
+        level = signed_level(condition, self.stack.diameters) + top * self.rough(x, condition)
+        return layered(x, level.clamp(-top, top), self.stack)
+
     def reset_parameters(self, init: Init = "released") -> None:
-        """Re-initialise every weight with the ``"released"`` or ``"he"`` scheme (see class doc)."""
+        """Re-initialise every weight with the ``"released"`` or ``"he"`` scheme (see class doc). With a blur stack,
+        both output convolutions start at zero: the untrained model is a classical layered renderer
+        (:func:`~bggan.models.defocus.layered` at the defocus map's own levels)."""
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         for m in self.modules():
@@ -209,6 +263,9 @@ class GlassNet(nn.Module):
                     nn.init.normal_(m.weight, 0.0, 0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if self.stack is not None:
+            nn.init.zeros_(self.rough.out.weight)
+            nn.init.zeros_(self.refine.out.weight)
 
     def set_norm_form(self, form: str) -> GlassNet:
         """Switch every normalization layer to ``form`` (``"reduce"`` or ``"pool"``), in place."""

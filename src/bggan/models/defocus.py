@@ -1,0 +1,191 @@
+"""The defocus map as an input: how a depth-aware Glass-Net blurs each pixel as much as its depth asks.
+
+A depth-aware generator (``GlassNet(condition="defocus")``) takes, besides the photo, a **defocus map**: the signed
+circle of confusion of every pixel in px at the size the model runs at, ``K (1/z_focus - 1/z)`` with ``K`` the
+lens's blur at infinity relative to the focus (:func:`bggan.data.depth_bokeh.signed_coc`): negative in front of
+the focal plane, positive behind it, 0 in focus. One map carries the focus and the aperture (the f-number scales
+``K``); a map of zeros asks for no blur at all.
+
+Three pieces, built only from ops on the TFLite GPU delegate's list (depthwise and plain convolutions, average and
+max pools, bilinear resizes, elementwise arithmetic), for the export to come:
+
+- :class:`BlurStack`: the photo blurred by disks of growing diameter (2, 4, ... 128 px). Wide disks are applied at
+  a reduced resolution (average-pooled so that the disk is at most 8 px there, then bilinearly resized back up), so
+  a 128 px blur costs no more than an 8 px one; zero padding, renormalised, so borders do not darken;
+- :func:`stack_level` and :func:`layered`: the fractional level of a blur diameter (piecewise linear between the
+  stack's diameters), and the photo rendered by layers of equal level as the classical renderer renders it (each
+  layer's colour and coverage blurred by its level's disk, composited far to near): with the defocus map's own
+  levels, a classical renderer, aware of occlusion but blind to errors of the depth;
+- :class:`DefocusGate`: ``photo - tanh(k s) (photo - output)``, ``s`` the defocus map's magnitude dilated by a few
+  px: where nothing near a pixel is out of focus the photo comes back exactly, so a map of zeros returns the photo.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Blur diameters of the stack (px): 2 to 128 px, each twice the last; level 0 is the photo.
+DEFAULT_STACK = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+#: The defocus map is fed to the network divided by this (px): values of order 1.
+DEFOCUS_SCALE = 16.0
+#: Widest disk applied at full resolution (px); wider ones are applied on an average-pooled photo.
+FULL_RES_DISK = 8.0
+#: How far (px) the gate reaches around an out-of-focus pixel: a blurred neighbour may change a pixel this close.
+GATE_REACH = 4
+
+
+def disk(diameter: float) -> torch.Tensor:
+    """An anti-aliased disk of ``diameter`` px summing to 1, ``(k, k)`` float32 (``k`` odd; 1x1 below 1 px).
+
+    The same disk as :func:`bggan.data.defocus.disk_kernel`, the synthetic renderer's: a 1-px linear ramp at the rim.
+    """
+    radius = diameter / 2
+    if radius < 0.5:
+        return torch.ones(1, 1)
+    half = math.ceil(radius)
+    t = torch.arange(-half, half + 1, dtype=torch.float64)
+    kernel = (radius + 0.5 - torch.hypot(t[:, None], t[None, :])).clamp(0, 1)
+    return (kernel / kernel.sum()).float()
+
+
+def pool_factor(diameter: float) -> int:
+    """The average-pooling factor a disk of ``diameter`` px is applied at: 1 up to :data:`FULL_RES_DISK`, then the
+    power of two that brings it to at most that."""
+    return 1 if diameter <= FULL_RES_DISK else 2 ** math.ceil(math.log2(diameter / FULL_RES_DISK))
+
+
+class BlurStack(nn.Module):
+    """The photo and its blurs by disks of ``diameters`` px.
+
+    ``forward(x (B, C, H, W))`` -> ``[x, blur_1(x), ..., blur_L(x)]``, each ``(B, C, H, W)``; ``H`` and ``W`` must be
+    multiples of :attr:`multiple` (the largest pooling factor). A disk of ``D`` px is applied as a depthwise
+    convolution of ``D / p`` px on the photo average-pooled by ``p = pool_factor(D)``, then bilinearly resized back
+    up by ``p``; near the borders, the zero padding's share is divided out (the convolution of a map of ones).
+    """
+
+    def __init__(self, diameters: Sequence[float] = DEFAULT_STACK) -> None:
+        super().__init__()
+        diameters = tuple(float(d) for d in diameters)
+        if not diameters or any(d < 1 for d in diameters) or list(diameters) != sorted(set(diameters)):
+            raise ValueError(f"stack diameters must be increasing, each at least 1 px, got {list(diameters)}")
+        self.diameters = diameters
+        self.factors = tuple(pool_factor(d) for d in diameters)
+        self.multiple = max(self.factors)
+        for i, (d, p) in enumerate(zip(diameters, self.factors, strict=True)):
+            self.register_buffer(f"disk{i}", disk(d / p)[None, None], persistent=False)
+
+    def kernels(self) -> list[torch.Tensor]:
+        return [getattr(self, f"disk{i}") for i in range(len(self.diameters))]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [self.blur(x, level) for level in range(len(self.diameters) + 1)]
+
+    def blur(self, x: torch.Tensor, level: int) -> torch.Tensor:
+        """``x`` ``(B, C, H, W)`` blurred by the disk of stack level ``level`` (0: ``x`` itself, ``k``: the disk of
+        ``diameters[k - 1]``)."""
+        h, w = x.shape[-2:]
+        if h % self.multiple or w % self.multiple:
+            raise ValueError(f"the blur stack needs sides that are multiples of {self.multiple}, got {h}x{w}")
+        if level == 0:
+            return x
+        p = self.factors[level - 1]
+        y = normalized_blur(x if p == 1 else F.avg_pool2d(x, p), self.kernels()[level - 1].to(x.dtype))
+        return y if p == 1 else F.interpolate(y, scale_factor=p, mode="bilinear", align_corners=False)
+
+
+def normalized_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Depthwise convolution of ``(B, C, H, W)`` with ``kernel`` ``(1, 1, k, k)`` (k odd), zero padded, divided by the
+    convolution of a map of ones: inside the image a plain blur, at its borders the mean of what is inside."""
+    k = kernel.shape[-1]
+    if k == 1:
+        return x
+    c = x.shape[1]
+    blurred = F.conv2d(x, kernel.expand(c, 1, k, k), padding=k // 2, groups=c)
+    coverage = F.conv2d(torch.ones_like(x[:1, :1]), kernel, padding=k // 2)
+    return blurred / coverage
+
+
+def stack_level(size: torch.Tensor, diameters: Sequence[float]) -> torch.Tensor:
+    """The fractional stack level of a blur diameter: ``size`` (any shape, px, >= 0) -> same shape in
+    ``[0, L]``; ``k`` at ``diameters[k - 1]``, linear between neighbours (0 at 0 px), ``L`` beyond the largest."""
+    level = torch.zeros_like(size)
+    lower = 0.0
+    for d in diameters:
+        level = level + (size - lower).clamp(0, d - lower) / (d - lower)
+        lower = d
+    return level
+
+
+def signed_level(defocus: torch.Tensor, diameters: Sequence[float]) -> torch.Tensor:
+    """The defocus map's own stack level, signed like the map: ``(B, 1, H, W)`` px -> ``[-L, L]``."""
+    return torch.sign(defocus) * stack_level(defocus.abs(), diameters)
+
+
+def layered(x: torch.Tensor, level: torch.Tensor, stack: BlurStack) -> torch.Tensor:
+    """Bokeh by layers, as the classical renderer makes it (:func:`bggan.data.depth_bokeh.render_with_depth`): the
+    photo cut into ``2L + 1`` layers by signed ``level`` (each pixel shared linearly between the two layers around
+    its level), each layer's colour and coverage blurred by its disk (layer ``k`` by the stack's level ``|k|``), and
+    the layers composited far to near with "over", in linear light (a gamma of 2), the result divided by the total
+    coverage. A blurred near layer spreads over what lies behind it; a far one never bleeds over a sharp near one.
+
+    Args:
+        x: ``(B, 3, H, W)`` in [-1, 1].
+        level: ``(B, 1, H, W)`` in ``[-L, L]``: negative in front of the focus (nearer), positive behind.
+        stack: the blurs; ``L = len(stack.diameters)``.
+
+    Returns:
+        ``(B, 3, H, W)`` in [-1, 1].
+    """
+    light = ((x + 1) / 2).square()
+    top = len(stack.diameters)
+    colour = coverage = None
+    for k in range(top, -top - 1, -1):  # far to near
+        share = F.relu(1 - (level - k).abs())
+        c, a = stack.blur(light * share, abs(k)), stack.blur(share, abs(k))
+        colour = c if colour is None else c + (1 - a) * colour
+        coverage = a if coverage is None else a + (1 - a) * coverage
+    return (colour / coverage.clamp_min(1e-3) + 1e-8).sqrt() * 2 - 1  # (the 1e-8 bounds the gradient at black)
+
+
+def defocus_tensor(defocus: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``defocus`` as ``(B, 1, H, W)`` on ``like``'s device and dtype; ``(B, H, W)`` is accepted.
+
+    Raises:
+        ValueError: not one map per image of ``like`` ``(B, 3, H, W)``, at its size.
+    """
+    if not isinstance(defocus, torch.Tensor):
+        raise ValueError("a depth-aware GlassNet takes a defocus map (B, 1, H, W), not a number")
+    if defocus.ndim == 3:
+        defocus = defocus[:, None]
+    b, _, h, w = like.shape
+    if defocus.shape != (b, 1, h, w):
+        raise ValueError(f"the defocus map must be (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(defocus.shape)}")
+    return defocus.to(like)
+
+
+class DefocusGate(nn.Module):
+    """``photo - tanh(k * reach(|defocus|)) * (photo - output)``: the photo comes back exactly where no pixel within
+    :data:`GATE_REACH` px is out of focus, and wherever the map is 0, everywhere for a map of zeros. ``reach`` is a max
+    pool of ``2 * GATE_REACH + 1`` px, so a blurred neighbour can still spread over an in-focus pixel next to it;
+    ``k = exp(log_scale)`` is learned (10 at initialisation: the output's share is 0.76 at 0.1 px, 1 from 0.3 px).
+
+    ``forward(photo, output, defocus)``: ``(B, 3, H, W)``, ``(B, 3, H, W)`` and ``(B, 1, H, W)`` -> ``(B, 3, H, W)``.
+    """
+
+    def __init__(self, scale: float = 10.0, reach: int = GATE_REACH) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+        self.reach = reach
+
+    def weight(self, defocus: torch.Tensor) -> torch.Tensor:
+        """The output's share, ``(B, 1, H, W)`` in [0, 1): 0 where nothing within reach is out of focus."""
+        size = F.max_pool2d(defocus.abs(), 2 * self.reach + 1, stride=1, padding=self.reach)
+        return torch.tanh(size * self.log_scale.exp())
+
+    def forward(self, photo: torch.Tensor, output: torch.Tensor, defocus: torch.Tensor) -> torch.Tensor:
+        return photo - self.weight(defocus.to(output.dtype)) * (photo - output)
