@@ -29,3 +29,17 @@ def test_comparison_grid_resizes_rows_to_one_height():
     assert np.all(grid[32:, 3 * 30 + 2 * 2:] == 255)
     with pytest.raises(ValueError):
         ev.comparison_grid([])
+
+
+def test_a_labelled_strip_puts_each_picture_under_its_label_side_by_side():
+    from bggan.evaluate.grids import GAP, LABEL_HEIGHT, labelled_strip
+
+    red, blue = np.zeros((40, 60, 3), np.uint8), np.zeros((20, 20, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    strip = labelled_strip([red, blue], ["f/2.8", "no blur"], height=80)
+    assert strip.shape == (LABEL_HEIGHT + 80, 120 + GAP + 80, 3)
+    assert (strip[LABEL_HEIGHT:, :120] == [255, 0, 0]).all() and (strip[LABEL_HEIGHT:, 120 + GAP:] == [0, 0, 255]).all()
+    assert (strip[LABEL_HEIGHT:, 120:120 + GAP] == 255).all()  # white between them
+    assert (strip[:LABEL_HEIGHT, :120] < 128).any() and (strip[:LABEL_HEIGHT] == 255).mean() > 0.5  # a label, on white
+    with pytest.raises(ValueError):
+        labelled_strip([red, blue], ["one label"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from bggan.errors import BgganError
 
@@ -85,3 +85,22 @@ def band_picture(coc: np.ndarray) -> np.ndarray:
     for name, mask in band_masks(torch.from_numpy(np.asarray(coc, np.float32))[None, None]).items():
         out[mask[0, 0].numpy()] = BAND_COLOURS[name]
     return out
+
+
+#: The label band above each picture of :func:`labelled_strip`, and the gap between pictures (px).
+LABEL_HEIGHT, GAP = 28, 4
+
+
+def labelled_strip(images: list[np.ndarray], labels: list[str], height: int = 320) -> np.ndarray:
+    """``(H, W, 3)`` uint8 pictures and a label for each -> one ``(LABEL_HEIGHT + height, W', 3)`` uint8 strip: each
+    picture resized to ``height`` px, its label above it, white between them."""
+    tiles = [resize_to_height(image, height) for image in images]
+    width = sum(t.shape[1] for t in tiles) + GAP * (len(tiles) - 1)
+    canvas = Image.new("RGB", (width, LABEL_HEIGHT + height), "white")
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=LABEL_HEIGHT - 8)
+    x = 0
+    for tile, label in zip(tiles, labels, strict=True):
+        canvas.paste(Image.fromarray(tile), (x, LABEL_HEIGHT))
+        draw.text((x + tile.shape[1] / 2, LABEL_HEIGHT / 2), label, fill="black", font=font, anchor="mm")
+        x += tile.shape[1] + GAP
+    return np.asarray(canvas)

@@ -36,6 +36,11 @@ CONDITIONS = ("channel", "film", "defocus")
 STRIP_F_NUMBERS = (16.0, 8.0, 5.6, 4.0, 2.8, 2.0, 1.4)
 
 
+def aperture_label(f_number: float) -> str:
+    """``f/2.8``, or ``no blur`` for ``inf``."""
+    return "no blur" if math.isinf(f_number) else f"f/{f_number:g}"
+
+
 def strength_for(f_number: float) -> float:
     """``1.8 / f_number``: the blur relative to EBB!'s f/1.8; ``inf`` ("no blur") gives 0.
 
