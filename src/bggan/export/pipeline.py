@@ -9,75 +9,22 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from bggan.errors import BgganError, ExportFailed
-from bggan.export.gpu_hop import GpuHop, gpu_hop
+from bggan.export.config import PARITY_F_NUMBERS, ExportConfig, ExportResult
+from bggan.export.gpu_hop import gpu_hop
 from bggan.export.meter import Meter, peak_rss_bytes
 from bggan.export.parity import Parity, compare
-from bggan.export.tflite_check import TfliteCheck
+from bggan.export.report import write_report
 from bggan.files import FILE_MODE, sha256
-from bggan.models.condition import strength_for
+from bggan.models.condition import aperture_label, strength_for
 
 FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
 
 EXTRA_MODULES = ("onnx", "onnxscript", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai_edge_litert")
-#: The f-numbers every hop of a generator with the aperture as an input is checked at (inf: no blur): each
-#: parity image at each of them.
-PARITY_F_NUMBERS = (float("inf"), 8.0, 2.8, 1.4)
-
-
-@dataclass
-class ExportConfig:
-    """One export; ``conf/export/default.yaml`` holds the same fields with their documentation.
-
-    ``size`` is ``(H, W)``, multiples of 8; PSNR thresholds are in dB on [-1, 1] outputs.
-    """
-
-    weights: str
-    out: str | None = None
-    overwrite: bool = False
-    size: tuple[int, int] = (1024, 1536)
-    ema: bool = True
-    int8_dynamic_range: bool = False
-    int8: bool = False
-    calibration_dir: str | None = None
-    calibration_count: int = 8
-    parity_images: int = 1
-    seed: int = 0
-    min_psnr_float32: float = 60.0
-    min_psnr_float16: float = 45.0
-    gpu: Literal["auto", "required", "off"] = "auto"
-    min_psnr_gpu_fp32: float = 60.0
-    min_psnr_gpu_fp16: float = 40.0
-    threads: int = 2
-
-    def out_dir(self) -> Path:
-        """``out``, or ``export/<weights file stem>-<H>x<W>``."""
-        if self.out:
-            return Path(self.out)
-        return Path("export") / f"{Path(self.weights).stem}-{self.size[0]}x{self.size[1]}"
-
-
-@dataclass
-class ExportResult:
-    out: Path
-    parity: list[Parity] = field(default_factory=list)
-    tflite: dict[str, TfliteCheck] = field(default_factory=dict)
-    onnx_ops: dict[str, int] = field(default_factory=dict)
-    gpu: GpuHop = field(default_factory=lambda: GpuHop("skipped", "not run"))
-    squared_deviation_max: float = 0.0
-    steps: list = field(default_factory=list)
-    files: dict[str, int] = field(default_factory=dict)
-    peak_rss_gb: float = 0.0
-    seconds: float = 0.0
-    source: dict = field(default_factory=dict)
-
-
 def require_extra() -> None:
     """BgganError naming the missing package when the ``export`` extra is not installed."""
     import importlib.util
@@ -145,6 +92,9 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
     from bggan.models import load_generator
 
     generator = load_generator(cfg.weights, prefer_ema=cfg.ema)  # BgganError for anything not a generator
+    if generator.takes_defocus:
+        raise BgganError(f"{cfg.weights}: a depth-aware generator (condition=defocus) has no export yet; render it "
+                         "with bggan-render PHOTO --depth FILE")
     new_parent = not out.parent.exists()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +109,6 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
         except Exception as e:  # a converter's own failure: one line, not a traceback through TensorFlow
             detail = (str(e).strip().splitlines() or [""])[0][:300]
             raise ExportFailed(f"conversion failed: {type(e).__name__}: {detail}") from e
-        from bggan.export.report import write_report
 
         result.source = {"weights": str(cfg.weights), "sha256": sha256(cfg.weights),
                          "generator": generator.summary(), "config": generator.config, "ema": cfg.ema}
@@ -183,7 +132,6 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     from bggan.export.runners import run_onnx, run_saved_model, run_tflite, run_torch
     from bggan.export.tf_model import onnx2tf_samples, onnx_to_keras, save_saved_model, write_tflite
     from bggan.export.tflite_check import check_tflite
-    from bggan.render.strip import aperture_label  # not at the top: it brings torchmetrics, slow for a bad input
 
     start = time.perf_counter()
     h, w = cfg.size
@@ -291,17 +239,3 @@ def calibration_samples(images: np.ndarray, conditional: bool) -> list:
         return [image[None] for image in images]
     return [{INPUT_NAME: image[None], STRENGTH_NAME: strength_input(strength_for(
         PARITY_F_NUMBERS[i % len(PARITY_F_NUMBERS)]))} for i, image in enumerate(images)]
-
-
-def as_dict(result: ExportResult) -> dict:
-    """``result`` as plain JSON-ready data."""
-    data = asdict(result)
-    data["out"] = str(result.out)
-    for name, tflite in result.tflite.items():
-        data["tflite"][name]["ops_allowed"] = tflite.ops_allowed
-    data["parity"] = [{**asdict(p), "passed": p.passed} for p in result.parity]
-    for run, found in zip(result.gpu.runs, data["gpu"]["runs"], strict=True):
-        found["passed"] = run.passed
-        if run.parity is not None:
-            found["parity"]["passed"] = run.parity.passed
-    return data

@@ -8,9 +8,9 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from bggan.export.pipeline import PARITY_F_NUMBERS, ExportConfig, ExportResult, as_dict
+from bggan.export.config import PARITY_F_NUMBERS, ExportConfig, ExportResult, as_dict
 from bggan.files import atomic_output
-from bggan.render.strip import aperture_label
+from bggan.models.condition import aperture_label
 
 PACKAGES = ("bggan", "torch", "onnx", "onnxscript", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow", "ai-edge-litert")
 
