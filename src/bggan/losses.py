@@ -87,8 +87,8 @@ class LossTerms(NamedTuple):
 
 
 class GeneratorLoss(nn.Module):
-    """``w_l1 * L1 + w_ssim * (1 - SSIM) + w_vgg * VGG + w_adv * adv + w_rough * L1(rough)``: the generator's
-    loss in both stages.
+    """``w_l1 * L1 + w_ssim * (1 - SSIM) + w_vgg * VGG + w_adv * adv + w_rough * L1(rough) + w_level * L1(level)``: the
+    generator's loss in both stages.
 
     BGGAN's pretraining stage uses ``0.5 * L1 + 1 * (1 - SSIM)``; its adversarial stage
     ``0.5 * L1 + 0.05 * (1 - SSIM) + 0.1 * VGG + 1 * adv`` (``conf/loss/``). A term whose weight
@@ -97,8 +97,12 @@ class GeneratorLoss(nn.Module):
     the paper describes it as approximating (``I - R``, a rough bokeh image) but which no released loss
     asks for; without it the rough output drifts to whatever helps stage 2 (often flat grey).
 
+    ``w_level`` supervises the blur level a depth-aware generator with a blur stack renders each pixel at (stage 1's
+    correction of the defocus map it was given, :meth:`bggan.models.GlassNet.run`): its L1 distance to the level of
+    the target's true circle of confusion. The pairs know the true depth even when the input carries a phone's.
+
     Args:
-        w_l1, w_ssim, w_vgg, w_adv, w_rough: the weights.
+        w_l1, w_ssim, w_vgg, w_adv, w_rough, w_level: the weights.
         vgg_weights: VGG19 weights file in torchvision's layout, or ``None`` for torch.hub's cache
             (downloaded once, hash checked). Only read when ``w_vgg > 0``.
         vgg_features: a ready feature extractor instead of a file (tests pass a random one).
@@ -109,13 +113,15 @@ class GeneratorLoss(nn.Module):
     """
 
     def __init__(self, w_l1: float = 0.5, w_ssim: float = 1.0, w_vgg: float = 0.0, w_adv: float = 0.0,
-                 vgg_weights: str | None = None, vgg_features: nn.Module | None = None, w_rough: float = 0.0):
+                 vgg_weights: str | None = None, vgg_features: nn.Module | None = None, w_rough: float = 0.0,
+                 w_level: float = 0.0):
         super().__init__()
         for name, value in (("w_l1", w_l1), ("w_ssim", w_ssim), ("w_vgg", w_vgg), ("w_adv", w_adv),
-                            ("w_rough", w_rough)):
+                            ("w_rough", w_rough), ("w_level", w_level)):
             if value < 0:
                 raise BgganError(f"loss.{name} must be >= 0, got {value}")
         self.w_l1, self.w_ssim, self.w_vgg, self.w_adv, self.w_rough = w_l1, w_ssim, w_vgg, w_adv, w_rough
+        self.w_level = w_level
         self.perceptual: PerceptualLoss | None = None
         if w_vgg > 0:
             self.perceptual = PerceptualLoss(vgg_features if vgg_features is not None
@@ -124,14 +130,22 @@ class GeneratorLoss(nn.Module):
     def describe(self) -> str:
         """One line for the log, e.g. ``0.5*L1 + 1*(1-SSIM)``."""
         parts = [(self.w_l1, "L1"), (self.w_ssim, "(1-SSIM)"), (self.w_vgg, "VGG"), (self.w_adv, "adv"),
-                 (self.w_rough, "L1(rough)")]
+                 (self.w_rough, "L1(rough)"), (self.w_level, "L1(level)")]
         return " + ".join(f"{w:g}*{name}" for w, name in parts if w > 0) or "0"
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, critic: nn.Module | None = None,
-                rough: torch.Tensor | None = None, strength: torch.Tensor | None = None) -> LossTerms:
+                rough: torch.Tensor | None = None, strength: torch.Tensor | None = None,
+                level: torch.Tensor | None = None, target_level: torch.Tensor | None = None) -> LossTerms:
         """``pred``, ``target`` and stage 1's ``rough`` output ``(B, 3, H, W)`` in [-1, 1]; ``critic`` needed when
-        ``w_adv > 0``, ``rough`` when ``w_rough > 0``; ``strength`` ``(B,)`` for critics that see the aperture."""
-        return self._terms(pred, target, critic, rough, with_rough=True, strength=strength)
+        ``w_adv > 0``, ``rough`` when ``w_rough > 0``; ``strength`` ``(B,)`` for critics that see the aperture;
+        ``level`` and ``target_level`` ``(B, 1, H, W)`` when ``w_level > 0``."""
+        out = self._terms(pred, target, critic, rough, with_rough=True, strength=strength)
+        if self.w_level <= 0:
+            return out
+        if level is None or target_level is None:
+            raise ValueError("w_level > 0 needs the level rendered and the true one (a depth-aware generator)")
+        value = (level.float() - target_level.float()).abs().mean()
+        return LossTerms(out.total + self.w_level * value, {**out.terms, "level": value.detach()})
 
     def stage1_alone(self, rough: torch.Tensor, target: torch.Tensor) -> LossTerms:
         """The loss while stage 1 trains alone (``stage.stage1_epochs``): its rough output is the prediction,

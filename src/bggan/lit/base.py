@@ -128,7 +128,7 @@ class BokehModule(LightningModule):
         multiple = self.generator.size_multiple
         if self.generator.takes_defocus:
             strength = pad_to_multiple(strength, multiple)
-        return self.generator.rough_image(pad_to_multiple(x, multiple), strength)[..., :h, :w]
+        return self.generator.rough_image(pad_to_multiple(x, multiple), strength)[0][..., :h, :w]
 
     def strength(self, batch: dict) -> torch.Tensor | None:
         """What the generator takes besides the photo: the batch's apertures as strengths ``(B,)``, its defocus maps
@@ -148,6 +148,19 @@ class BokehModule(LightningModule):
             raise BgganError(f"model.generator.condition={self.generator.condition} needs pairs labelled with their "
                              "aperture (synthetic: data.pairs.apertures=[1.4,22]); these pairs carry none")
         return batch["strength"]
+
+    def true_level(self, batch: dict) -> torch.Tensor:
+        """The blur-stack level of the batch's true circle of confusion ``(B, 1, H, W)``, for ``loss.w_level``.
+
+        Raises:
+            BgganError: the generator renders no levels (not depth-aware with a blur stack), or the pairs carry no
+                circle of confusion.
+        """
+        if self.generator.renderer is None:
+            raise BgganError("loss.w_level needs a depth-aware generator with a blur stack (model=depth)")
+        if batch.get("coc") is None:
+            raise BgganError("loss.w_level needs pairs that carry their circle of confusion (synthetic pairs do)")
+        return self.generator.level_of(self.layout(batch["coc"]))
 
     def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The ``lr_schedule`` of ``optimizer`` (``None`` for a constant rate)."""

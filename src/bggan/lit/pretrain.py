@@ -47,6 +47,9 @@ class PretrainModule(BokehModule):
         x, target, strength = self.layout(batch["input"]), batch["target"], self.strength(batch)
         if self.training_stage1_alone:
             out = self.loss.stage1_alone(self.rough_only(x, strength), target)  # the rough output is the prediction
+        elif self.loss.w_level > 0:
+            final, rough, level = self.generator.run(x, strength)
+            out = self.loss(final, target, rough=rough, level=level, target_level=self.true_level(batch))
         else:
             final, rough = self.generator(x, strength)
             out = self.loss(final, target, rough=rough)

@@ -29,8 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Blur diameters of the stack (px): 2 to 128 px, each twice the last; level 0 is the photo.
-DEFAULT_STACK = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+from bggan.errors import BgganError
+
+#: Blur diameters of the stack (px); level 0 is the photo. A pixel apart up to 6 px, where a fraction of a pixel of
+#: blur shows (between levels a pixel is shared linearly by two), then each 1.5-2x the last, up to 128 px.
+DEFAULT_STACK = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0, 128.0)
 #: The defocus map is fed to the network divided by this (px): values of order 1.
 DEFOCUS_SCALE = 16.0
 #: Widest disk applied at full resolution (px); wider ones are applied on an average-pooled photo.
@@ -126,22 +129,27 @@ def signed_level(defocus: torch.Tensor, diameters: Sequence[float]) -> torch.Ten
     return torch.sign(defocus) * stack_level(defocus.abs(), diameters)
 
 
-def layered(x: torch.Tensor, level: torch.Tensor, stack: BlurStack) -> torch.Tensor:
+def layered(x: torch.Tensor, level: torch.Tensor, stack: BlurStack,
+            highlight_gain: float | torch.Tensor = 1.0) -> torch.Tensor:
     """Bokeh by layers, as the classical renderer makes it (:func:`bggan.data.depth_bokeh.render_with_depth`): the
     photo cut into ``2L + 1`` layers by signed ``level`` (each pixel shared linearly between the two layers around
     its level), each layer's colour and coverage blurred by its disk (layer ``k`` by the stack's level ``|k|``), and
-    the layers composited far to near with "over", in linear light (a gamma of 2), the result divided by the total
+    the layers composited far to near with "over", in linear light (the sRGB curve), the result divided by the total
     coverage. A blurred near layer spreads over what lies behind it; a far one never bleeds over a sharp near one.
 
     Args:
         x: ``(B, 3, H, W)`` in [-1, 1].
         level: ``(B, 1, H, W)`` in ``[-L, L]``: negative in front of the focus (nearer), positive behind.
         stack: the blurs; ``L = len(stack.diameters)``.
+        highlight_gain: clipped highlights are this many times brighter in linear light before they are blurred
+            (:func:`highlights`); 1 leaves them as shot.
 
     Returns:
         ``(B, 3, H, W)`` in [-1, 1].
     """
-    light = ((x + 1) / 2).square()
+    light = srgb_to_linear(x)
+    if not (isinstance(highlight_gain, float) and highlight_gain == 1.0):
+        light = light * (1 + (highlight_gain - 1) * highlights(x))
     top = len(stack.diameters)
     colour = coverage = None
     for k in range(top, -top - 1, -1):  # far to near
@@ -149,7 +157,62 @@ def layered(x: torch.Tensor, level: torch.Tensor, stack: BlurStack) -> torch.Ten
         c, a = stack.blur(light * share, abs(k)), stack.blur(share, abs(k))
         colour = c if colour is None else c + (1 - a) * colour
         coverage = a if coverage is None else a + (1 - a) * coverage
-    return (colour / coverage.clamp_min(1e-3) + 1e-8).sqrt() * 2 - 1  # (the 1e-8 bounds the gradient at black)
+    return linear_to_srgb(colour / coverage.clamp_min(1e-3))
+
+
+#: Where a highlight starts: the brightest channel above this (of [0, 1]) counts, fully from 1.
+HIGHLIGHT_FROM = 0.97
+
+
+def highlights(x: torch.Tensor) -> torch.Tensor:
+    """How clipped each pixel is, ``(B, 3, H, W)`` in [-1, 1] -> ``(B, 1, H, W)`` in [0, 1]: its brightest channel's
+    rise from :data:`HIGHLIGHT_FROM` to white. A photo stores a lamp as white, not as the light it was."""
+    brightest = ((x.amax(dim=1, keepdim=True) + 1) / 2 - HIGHLIGHT_FROM) / (1 - HIGHLIGHT_FROM)
+    return brightest.clamp(0, 1)
+
+
+class LayeredRenderer(nn.Module):
+    """The blur stack and the layered render (:func:`layered`), with what a depth-aware Glass-Net learns of them: how
+    much of stage 1's level correction to take, and the highlight gain. Both start where the untrained model is a
+    classical renderer: no correction (``correction = 0``, a ReZero-style scale: stage 1's layers learn while it is
+    small instead of being pushed off, their ReLUs dead, by a correction that only hurts at first) and highlights as
+    shot (gain 1).
+
+    Args:
+        diameters: the stack's blur diameters, px.
+    """
+
+    def __init__(self, diameters: Sequence[float] = DEFAULT_STACK) -> None:
+        super().__init__()
+        self.stack = BlurStack(diameters)
+        self.correction = nn.Parameter(torch.zeros(()))
+        self.log_highlight_gain = nn.Parameter(torch.zeros(()))
+
+    @property
+    def top(self) -> int:
+        """``L``: levels run from ``-L`` (nearest) to ``L``."""
+        return len(self.stack.diameters)
+
+    def level(self, defocus: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
+        """The level each pixel is rendered at: the defocus map's own (:func:`signed_level`) plus ``L * correction *
+        self.correction``, clamped to ``[-L, L]``; ``correction`` ``(B, 1, H, W)`` in [-1, 1] (stage 1's)."""
+        level = signed_level(defocus, self.stack.diameters) + self.top * self.correction * correction
+        return level.clamp(-self.top, self.top)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        return layered(x, level, self.stack, self.log_highlight_gain.exp())
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    """``[-1, 1]`` sRGB -> linear light in [0, 1] (the exact sRGB curve, as the synthetic renderer's)."""
+    u = ((x + 1) / 2).clamp(0, 1)
+    return torch.where(u <= 0.04045, u / 12.92, ((u + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(v: torch.Tensor) -> torch.Tensor:
+    """Linear light -> ``[-1, 1]`` sRGB, clipped at white; ``v + 1e-8`` under the power bounds its gradient at 0."""
+    v = v.clamp(0, 1)
+    return torch.where(v <= 0.0031308, v * 12.92, 1.055 * (v + 1e-8) ** (1 / 2.4) - 0.055) * 2 - 1
 
 
 def defocus_tensor(defocus: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -189,3 +252,14 @@ class DefocusGate(nn.Module):
 
     def forward(self, photo: torch.Tensor, output: torch.Tensor, defocus: torch.Tensor) -> torch.Tensor:
         return photo - self.weight(defocus.to(output.dtype)) * (photo - output)
+
+
+def refuse_depth_aware(model: nn.Module, command: str) -> None:
+    """One line for a command that cannot give a depth-aware model its defocus map (``model.takes_defocus``).
+
+    Raises:
+        BgganError: ``model`` takes a defocus map.
+    """
+    if getattr(model, "takes_defocus", False):
+        raise BgganError(f"{command} does not give a depth-aware generator its depth; render one with bggan-render "
+                         "PHOTO --depth FILE, score it with bench/depth_aware.py")

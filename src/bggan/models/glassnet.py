@@ -16,7 +16,7 @@ from torch import nn
 
 from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, Norm, ResidualBlock, UpConvReLU
 from bggan.models.condition import CONDITIONS, ApertureGate, strength_tensor, with_strength_channel
-from bggan.models.defocus import DEFOCUS_SCALE, BlurStack, DefocusGate, defocus_tensor, layered, signed_level
+from bggan.models.defocus import DEFOCUS_SCALE, DefocusGate, LayeredRenderer, defocus_tensor, signed_level
 
 #: Glass-Net downsamples three times: inside the network both sides must be multiples of this.
 SIZE_MULTIPLE = 8
@@ -83,7 +83,7 @@ class RoughStage(nn.Module):
     """
 
     def __init__(self, c: int = 16, n_res: int = 9, norm: Norm = "official", dropout: float = 0.1,
-                 condition: str | None = None, out_channels: int = 3) -> None:
+                 condition: str | None = None, out_channels: int = 3, input_skip: bool = False) -> None:
         super().__init__()
         self.condition = condition
         extra = condition in ("channel", "defocus")
@@ -91,13 +91,17 @@ class RoughStage(nn.Module):
                                       ConvReLU(2 * c, 4 * c, 2), ConvReLU(4 * c, 8 * c, 2)])
         self.res = nn.Sequential(*(ResidualBlock(8 * c, norm, dropout, condition == "film") for _ in range(n_res)))
         self.decoder = nn.Sequential(UpConvReLU(16 * c, 4 * c), UpConvReLU(4 * c, 2 * c), UpConvReLU(2 * c, c))
+        # input_skip: one more full-resolution convolution over the decoder's output and the stage's own input
+        self.head = ConvReLU(c + 3 + extra, c) if input_skip else None
         self.out = Conv2dSame(c, out_channels, 3, bias=False)
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
-        x = _with_condition(x, self.condition, strength)
+        y = inp = _with_condition(x, self.condition, strength)
         for layer in self.encoder:
-            x = layer(x)
-        y = self.decoder(torch.cat([_residual_blocks(self.res, x, strength), x], dim=1))
+            y = layer(y)
+        y = self.decoder(torch.cat([_residual_blocks(self.res, y, strength), y], dim=1))
+        if self.head is not None:
+            y = self.head(torch.cat([y, inp], dim=1))
         return torch.tanh(self.out(y))
 
 
@@ -165,7 +169,7 @@ class GlassNet(nn.Module):
 
     def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: Norm = "official",
                  dropout: float = 0.1, init: Init = "released", condition: str | None = None,
-                 gate: bool = False, stack: list[float] | None = None) -> None:
+                 gate: bool = False, stack: list[float] | None = None, input_skip: bool = False) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -181,13 +185,19 @@ class GlassNet(nn.Module):
         if gate:
             self.config["gate"] = True
         self.condition = condition
-        self.stack = None if stack is None else BlurStack(stack)
-        if self.stack is not None:
-            self.config["stack"] = list(self.stack.diameters)
-        self.rough = RoughStage(c1, n_res, norm, dropout, condition, out_channels=1 if self.stack else 3)
+        self.renderer = None if stack is None else LayeredRenderer(stack)
+        if self.renderer is not None:
+            self.config["stack"] = list(self.renderer.stack.diameters)
+            # stage 2's share of the final image: ReZero, as LayeredRenderer.correction (its ReLUs died otherwise)
+            self.refine_scale = nn.Parameter(torch.zeros(()))
+        if input_skip:
+            self.config["input_skip"] = True
+        self.rough = RoughStage(c1, n_res, norm, dropout, condition, out_channels=1 if self.renderer else 3,
+                                input_skip=input_skip)
         self.refine = RefineStage(c2, n_res, norm, dropout, condition)
         self.gate = None if not gate else DefocusGate() if condition == "defocus" else ApertureGate()
-        self.size_multiple = SIZE_MULTIPLE if self.stack is None else max(SIZE_MULTIPLE, self.stack.multiple)
+        self.size_multiple = SIZE_MULTIPLE if self.renderer is None else max(SIZE_MULTIPLE,
+                                                                              self.renderer.stack.multiple)
         self.reset_parameters(init)
 
     @property
@@ -212,6 +222,13 @@ class GlassNet(nn.Module):
 
     def forward(self, x: torch.Tensor, strength: float | torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        final, rough, _ = self.run(x, strength)
+        return final, rough
+
+    def run(self, x: torch.Tensor, strength: float | torch.Tensor | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward`, and for a depth-aware model with a blur stack the signed level each pixel was rendered
+        at, ``(B, 1, H, W)`` in ``[-L, L]`` (:meth:`level_of` of the defocus map, corrected by stage 1); else None."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"GlassNet expects (B, 3, H, W), got {tuple(x.shape)}")
         if (strength is None) != (self.condition is None):
@@ -224,33 +241,40 @@ class GlassNet(nn.Module):
             strength = strength_tensor(strength, x.shape[0], x)
         h, w = x.shape[-2:]
         x = pad_to_multiple(x, self.size_multiple)
-        rough = self.rough_image(x, strength)
+        rough, level = self.rough_image(x, strength)
         final = self.refine(x, rough, strength)
-        if self.stack is not None:
-            final = rough + final  # stage 2 corrects the blended stack
+        if self.renderer is not None:
+            final = rough + self.refine_scale * final  # stage 2 corrects the layered image
         if self.gate is not None:
             final = self.gate(x, final, strength)
         if final.shape[-2:] != (h, w):
             final, rough = final[..., :h, :w], rough[..., :h, :w]
-        return final, rough
+            level = None if level is None else level[..., :h, :w]
+        return final, rough, level
 
-    def rough_image(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """Stage 1's image for ``x`` padded to :attr:`size_multiple` (``condition`` as :meth:`forward` has made it).
+    def level_of(self, defocus: torch.Tensor) -> torch.Tensor:
+        """The signed blur-stack level of a defocus map ``(B, 1, H, W)`` px (:func:`~bggan.models.defocus.signed_level`):
+        what stage 1 corrects, and what it is taught to reach from the true circle of confusion."""
+        return signed_level(defocus, self.renderer.stack.diameters)
+
+    def rough_image(self, x: torch.Tensor, condition: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Stage 1's image for ``x`` padded to :attr:`size_multiple` (``condition`` as :meth:`forward` has made it),
+        and with a blur stack the level it was rendered at (else None).
 
         With a blur stack: the photo rendered by layers (:func:`~bggan.models.defocus.layered`) at each pixel's
-        signed level, the defocus map's own (:func:`~bggan.models.defocus.signed_level`) plus stage 1's correction,
-        ``L * tanh(.)`` levels, the sum clamped to ``[-L, L]``.
+        signed level, the defocus map's own (:meth:`level_of`) plus stage 1's correction, ``L * tanh(.)`` levels, the
+        sum clamped to ``[-L, L]``.
         """
-        if self.stack is None:
-            return self.rough(x, condition)
-        top = len(self.stack.diameters)
-        level = signed_level(condition, self.stack.diameters) + top * self.rough(x, condition)
-        return layered(x, level.clamp(-top, top), self.stack)
+        if self.renderer is None:
+            return self.rough(x, condition), None
+        level = self.renderer.level(condition, self.rough(x, condition))
+        return self.renderer(x, level), level
 
     def reset_parameters(self, init: Init = "released") -> None:
-        """Re-initialise every weight with the ``"released"`` or ``"he"`` scheme (see class doc). With a blur stack,
-        both output convolutions start at zero: the untrained model is a classical layered renderer
-        (:func:`~bggan.models.defocus.layered` at the defocus map's own levels)."""
+        """Re-initialise every weight with the ``"released"`` or ``"he"`` scheme (see class doc). (With a blur stack the
+        untrained model is a classical layered renderer whatever the weights: the shares of both stages' corrections
+        start at zero, :class:`~bggan.models.defocus.LayeredRenderer`.)"""
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         for m in self.modules():
@@ -263,9 +287,6 @@ class GlassNet(nn.Module):
                     nn.init.normal_(m.weight, 0.0, 0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-        if self.stack is not None:
-            nn.init.zeros_(self.rough.out.weight)
-            nn.init.zeros_(self.refine.out.weight)
 
     def set_norm_form(self, form: str) -> GlassNet:
         """Switch every normalization layer to ``form`` (``"reduce"`` or ``"pool"``), in place."""

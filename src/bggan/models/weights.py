@@ -15,7 +15,7 @@ from bggan.files import atomic_output
 from bggan.models.glassnet import GlassNet
 
 FORMAT = "bggan.glassnet"
-_CONFIG_KEYS = ("c1", "c2", "n_res", "norm", "dropout", "condition", "gate", "stack")
+_CONFIG_KEYS = ("c1", "c2", "n_res", "norm", "dropout", "condition", "gate", "stack", "input_skip")
 
 
 def save_generator(model: GlassNet, path: str | os.PathLike, overwrite: bool = False,
