@@ -118,7 +118,7 @@ def test_depth_map_in_metres_and_resized_16_bit(tmp_path, capsys):
     Image.fromarray(half).save(tmp_path / "d16.png")
     assert _run(["--image", str(photo), "--depth", str(tmp_path / "d16.png"), "--out", str(tmp_path / "b.jpg"),
                  "--disparity"]) == 0
-    assert "disparity mapped to 1.0-30.0 m" in capsys.readouterr().out
+    assert "disparity mapped to 1-30 m" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("make, args, message", [

@@ -215,11 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         label = f"pred ({args.pred})"
         source = f"pred: {args.pred}; target: {args.target}" + (f"; input: {args.input}" if args.input else "")
     else:
+        from bggan.models.defocus import refuse_depth_aware
         from bggan.models.weights import load_generator
 
         model = load_generator(args.weights, map_location=device)
+        refuse_depth_aware(model, PROG)
         pairs, summary = validation_pairs(compose_data(args.data, args.overrides), args.overrides)
-        if model.condition is not None and not carries_f_numbers(pairs):
+        if model.takes_aperture and not carries_f_numbers(pairs):
             raise BgganError(f"{args.weights}: this generator takes the aperture as an input, and these pairs carry no "
                              "f-number (set pairs.f_number=1.8, or pairs.apertures=[1.4,22] for synthetic pairs)")
         print(f"weights: {args.weights} ({model.summary()})\n{summary}")

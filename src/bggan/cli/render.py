@@ -8,6 +8,11 @@ A model trained with the aperture as an input renders at the f-number asked for:
     bggan-render photo.jpg --weights aperture.safetensors --aperture 2.8 --out rendered/
     bggan-render photo.jpg --weights aperture.safetensors --out rendered/ --sweep [16,8,5.6,4,2.8,2,1.4]
 
+A depth-aware model renders a photo with its depth map, at the focus and f-number asked for (default f/1.8):
+
+    bggan-render photo.jpg --weights depth.safetensors --depth depth.png --focus 640,410 --aperture 2 --out rendered/
+    bggan-render portraits/ --weights depth.safetensors --depth embedded --out rendered/   # phones' own depth
+
 --sweep writes NAME_f16.jpg ... NAME_f1.4.jpg (NAME_noblur for inf) and NAME_strip.jpg, the renders side by side.
 
 Files and folders (searched recursively for .jpg, .jpeg, .png and .webp; the subfolders are kept under --out).
@@ -30,6 +35,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bggan.cli.common import Parser, parse_size, run_command
+from bggan.cli.depth_args import add_depth_options
 from bggan.errors import BgganError
 from bggan.models.condition import STRIP_F_NUMBERS
 from bggan.render.backends import BACKENDS, PRECISIONS
@@ -37,6 +43,10 @@ from bggan.render.photo import FORMATS, PHOTO_SUFFIXES
 from bggan.render.renderer import OVERLAP, TILE, RenderOptions
 
 PROG = "bggan-render"
+#: ``--depth`` value that reads each photo's own depth (a phone's portrait photo).
+EMBEDDED = "embedded"
+#: The f-number a depth-aware model renders at when none is given.
+DEFAULT_F_NUMBER = 1.8
 
 
 @dataclass(frozen=True)
@@ -144,11 +154,42 @@ def parse_tile(text: str) -> tuple[int, int] | None:
     return None if text.lower() == "none" else parse_size(text, "--tile")
 
 
+@dataclass(frozen=True)
+class DepthPlan:
+    """Where a depth-aware model's photos get their depth: one file for the one photo, or each photo's own
+    (``--depth embedded``), with the depth options of :mod:`bggan.cli.depth_args`."""
+
+    args: argparse.Namespace
+
+    @property
+    def embedded(self) -> bool:
+        return self.args.depth == EMBEDDED
+
+    def read(self, source: Path, shape: tuple[int, int]):
+        """The photo's :class:`~bggan.cli.depth_args.PhotoDepth` (BgganError: one line)."""
+        from bggan.cli.depth_args import read_photo_depth
+
+        return read_photo_depth(self.args, str(source) if self.embedded else self.args.depth, shape, str(source))
+
+    def defocus(self, depth, f_number: float | None, width: int):
+        """The defocus map ``(H, W)`` px of ``depth`` at ``f_number`` (None: f/1.8; ``inf``: zeros)."""
+        import numpy as np
+
+        from bggan.cli.depth_args import lens_from
+        from bggan.data.depth_bokeh import signed_coc
+
+        f_number = DEFAULT_F_NUMBER if f_number is None else f_number
+        if math.isinf(f_number):
+            return np.zeros(depth.depth_m.shape, np.float32)
+        return signed_coc(depth.depth_m, depth.focus_m, lens_from(self.args, f_number), width).astype(np.float32)
+
+
 def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quality: int,
-               overwrite: bool, sweep: bool = False) -> tuple[int, list[str], int, float]:
+               overwrite: bool, sweep: bool = False, depth: DepthPlan | None = None
+               ) -> tuple[int, list[str], int, float]:
     """Render every job with a progress bar, each photo read once for all its f-numbers (``sweep``: then its strip,
-    :func:`bggan.render.strip.aperture_strip`); returns (tiled renders, failure lines, renders not written,
-    seconds)."""
+    :func:`bggan.render.strip.aperture_strip`), with ``depth`` for a depth-aware model; returns (tiled renders,
+    failure lines, renders not written, seconds)."""
     import torch
 
     from bggan.images import write_rgb
@@ -167,21 +208,29 @@ def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quali
             photo = read_photo(source)
             if photo.note:
                 tqdm.write(f"{source}: {photo.note}")
+            photo_depth = None if depth is None else depth.read(source, photo.size)
+            if photo_depth is not None and (depth.embedded or len(jobs) == len(group)):
+                tqdm.write(f"{source}: {photo_depth.source}; {photo_depth.summary}")
             tiles = tile_count(photo.size, options, backend.fixed_size)
             renders = []
             for job in group:
-                set_aperture(backend, job.f_number)
+                defocus = None
+                if photo_depth is None:
+                    set_aperture(backend, job.f_number)
+                else:
+                    defocus = depth.defocus(photo_depth, job.f_number, photo.size[1])
                 tiled += tiles > 1
                 with tqdm(total=tiles, desc=f"  {source.name}", unit="tile", leave=False,
                           disable=tiles == 1, dynamic_ncols=True) as tile_bar:
-                    result = render_photo(photo, backend, options, backend.fixed_size, tile_bar.update)
+                    result = render_photo(photo, backend, options, backend.fixed_size, tile_bar.update, defocus)
                 write_photo(job.output, result, None if fmt == "same" else fmt, overwrite, quality)
                 renders.append(result.rgb if result.bits == 8 else (result.rgb >> 8).astype("uint8"))
                 done += 1
                 bar.update()
             if sweep:
                 strip = strip_path(group[0].output)
-                write_rgb(strip, aperture_strip(renders, [j.f_number for j in group]), overwrite,
+                write_rgb(strip, aperture_strip(renders, [DEFAULT_F_NUMBER if j.f_number is None else j.f_number
+                                                          for j in group]), overwrite,
                           **({"quality": quality} if strip.suffix in (".jpg", ".webp") else {}))
         except (BgganError, MemoryError, torch.cuda.OutOfMemoryError) as e:
             line = str(e) if isinstance(e, BgganError) else f"{source}: out of memory ({type(e).__name__})"
@@ -219,11 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-precision", choices=("fp16", "fp32"), default="fp16",
                    help="tflite-gpu backend: the GPU's default fp16, or fp32 (default: %(default)s)")
     aperture = p.add_mutually_exclusive_group()
-    aperture.add_argument("--aperture", metavar="F", help="a model with the aperture as an input: render at f/F "
-                                                          "(1.8: EBB!'s look; inf: no blur)")
+    aperture.add_argument("--aperture", metavar="F", help="a model with the aperture or the depth as an input: render "
+                                                          "at f/F (1.8: EBB!'s look and a depth-aware model's "
+                                                          "default; inf: no blur)")
     aperture.add_argument("--sweep", nargs="?", const=",".join(f"{f:g}" for f in STRIP_F_NUMBERS), metavar="F,F,...",
-                          help="a model with the aperture as an input: render each photo at every f-number and side "
-                               "by side in NAME_strip (default: %(const)s)")
+                          help="a model with the aperture or the depth as an input: render each photo at every "
+                               "f-number and side by side in NAME_strip (default: %(const)s)")
+    add_depth_options(p.add_argument_group("depth (a depth-aware model: model=depth)"),
+                      f"the photo's depth map: .npy (metres), a grayscale 8/16-bit image (relative, bright = far), a "
+                      f"phone photo with its depth inside (Dynamic Depth or GDepth JPEG, HEIC); or '{EMBEDDED}': each "
+                      "photo's own depth inside it")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     group.add_argument("--skip-existing", action="store_true", help="render only photos without an output yet")
@@ -249,20 +303,51 @@ def main(argv: list[str] | None = None) -> int:
     # before anything is created
     backend = backend_for(args.weights, args.backend, args.device, args.gpu_precision, args.precision)
     try:
-        set_aperture(backend, f_numbers[0])  # a model and options that do not fit: one line, nothing written
+        depth = check_depth(args, backend, jobs)  # a model and options that do not fit: one line, nothing written
+        if depth is None:
+            set_aperture(backend, f_numbers[0])
         print(f"model: {backend.description}")
         if not jobs:
             print(f"nothing to render: every output exists in {out}")
             return 0
         make_folders(jobs, out)
         tiled, failures, failed, seconds = render_all(jobs, backend, options, args.format, args.quality,
-                                                      args.overwrite, sweep)
+                                                      args.overwrite, sweep, depth)
     finally:
         getattr(backend, "close", lambda: None)()  # the GPU backend's worker process
     what = "render(s)" if len(f_numbers) > 1 else "photo(s)"
     print(f"rendered {len(jobs) - failed} of {len(jobs)} {what} in {seconds:.1f} s ({seconds / len(jobs):.2f} s each"
           f"{f', {tiled} tiled' if tiled else ''}) -> {out}" + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
+
+
+def check_depth(args: argparse.Namespace, backend, jobs: list[Job]) -> DepthPlan | None:
+    """The depth plan of a depth-aware model (None for another), checked before anything is written: one depth file
+    goes with one photo, and is read once here.
+
+    Raises:
+        BgganError: a depth-aware model without ``--depth``, ``--depth`` for another model, a depth file for several
+            photos, or a depth file that cannot be read for its photo.
+    """
+    if not backend.takes_defocus:
+        if args.depth is not None:
+            raise BgganError("--depth needs a depth-aware model (trained with model=depth); this one takes no depth")
+        return None
+    if args.depth is None:
+        raise BgganError(f"this model is depth-aware: give --depth FILE (or --depth {EMBEDDED} for phone photos "
+                         "with their depth inside)")
+    if args.resize_like_released:
+        raise BgganError("--resize-like-released does not go with a depth-aware model (it would resize the depth)")
+    plan = DepthPlan(args)
+    sources = sorted({job.source for job in jobs})
+    if not plan.embedded and sources:
+        if len(sources) > 1:
+            raise BgganError(f"--depth {args.depth} is one photo's depth map; {len(sources)} photos were given "
+                             f"(--depth {EMBEDDED} reads each photo's own)")
+        from bggan.render.photo import read_photo
+
+        plan.read(sources[0], read_photo(sources[0]).size)
+    return plan
 
 
 def cli() -> None:

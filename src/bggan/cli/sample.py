@@ -17,6 +17,7 @@ from bggan.errors import BgganError
 from bggan.files import check_output
 from bggan.images import read_rgb, to_tensor, to_uint8, write_rgb
 from bggan.models.condition import requested_strength
+from bggan.models.defocus import refuse_depth_aware
 from bggan.models.glassnet import GlassNet
 from bggan.models.weights import load_generator
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print("weights: none given, so RANDOM weights: this checks the pipeline, the picture is not bokeh. "
               "Import the released weights with bggan-import-tf and pass --weights.")
     print(f"model: {model.summary()}; input {image.shape[0]}x{image.shape[1]} px (HxW)")
-    strength = requested_strength(model.condition is not None, args.aperture)
+    refuse_depth_aware(model, PROG)
+    strength = requested_strength(model.takes_aperture, args.aperture)
 
     # channels_last: about 1.4x faster than NCHW on CPU (bench/forward_cpu.py)
     model = model.to(memory_format=torch.channels_last)

@@ -12,52 +12,31 @@ import sys
 import numpy as np
 
 from bggan.cli.common import Parser, parse_size, run_command
-from bggan.data.defocus import Lens
+from bggan.cli.depth_args import add_depth_options, lens_from, read_photo_depth
 from bggan.errors import BgganError
 from bggan.files import check_output
 from bggan.images import read_rgb, write_rgb
 
 PROG = "bggan-synth"
-
-
-def parse_focus(text: str | None, depth: np.ndarray) -> float:
-    """``--focus``: metres (``2.5``), a pixel ``X,Y`` whose depth is used, or the centre's median depth."""
-    h, w = depth.shape
-    if text is None:
-        return float(np.median(depth[int(h * 0.45):int(h * 0.55) + 1, int(w * 0.45):int(w * 0.55) + 1]))
-    try:
-        if "," in text:
-            x, y = (int(v) for v in text.split(","))
-            if not (0 <= x < w and 0 <= y < h):
-                raise BgganError(f"--focus pixel {x},{y} is outside the {w}x{h} (WxH) photo")
-            return float(np.median(depth[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3]))
-        return float(text)
-    except ValueError:
-        raise BgganError(f"--focus must be metres (2.5) or a pixel X,Y, got {text!r}") from None
+#: What ``--depth`` takes (bggan-render's says the same).
+DEPTH_HELP = ("its depth map: .npy (metres), a grayscale 8/16-bit image (relative, bright = far), or a phone photo "
+              "with its depth inside (Dynamic Depth or GDepth JPEG, HEIC), e.g. the photo itself")
 
 
 def photo_main(args: argparse.Namespace) -> int:
     from bggan.data.depth_bokeh import render_with_depth, signed_coc
-    from bggan.data.depth_files import depth_metres, read_depth_map
 
     if args.depth is None:
-        raise BgganError("--image needs --depth (a depth or disparity map of the photo)")
+        raise BgganError("--image needs --depth (a depth or disparity map of the photo, or the photo itself if its "
+                         "depth is inside)")
     check_output(args.out, args.overwrite)
     image = read_rgb(args.image)
-    depth_map = read_depth_map(args.depth, image.shape[:2], photo=args.image)
-    print(f"depth map: {depth_map.source}")
-    metric = depth_map.kind == "metres"
-    disparity = args.disparity or depth_map.kind == "disparity"
-    depth = depth_metres(depth_map, args.near, args.far, disparity)
-    focus = parse_focus(args.focus, depth)
-    if args.aperture <= 0 or args.focal_length <= 0:
-        raise BgganError("--aperture and --focal-length must be > 0")
-    lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
-    bokeh = render_with_depth(image, depth, focus, lens, highlight_gain=args.highlights)
-    largest = float(np.abs(signed_coc(depth, focus, lens, image.shape[1])).max())
-    kind = "metres" if metric else f"{'disparity' if disparity else 'depth'} mapped to {args.near}-{args.far} m"
-    print(f"depth {depth.min():.2f}-{depth.max():.2f} m ({kind}); focus {focus:.2f} m; "
-          f"{lens.focal_mm:g} mm f/{lens.f_number:g}: blur up to {largest:.0f} px")
+    depth = read_photo_depth(args, args.depth, image.shape[:2], photo=args.image)
+    print(f"depth map: {depth.source}")
+    lens = lens_from(args, args.aperture)
+    bokeh = render_with_depth(image, depth.depth_m, depth.focus_m, lens, highlight_gain=args.highlights)
+    largest = float(np.abs(signed_coc(depth.depth_m, depth.focus_m, lens, image.shape[1])).max())
+    print(f"{depth.summary}; {lens.focal_mm:g} mm f/{lens.f_number:g}: blur up to {largest:.0f} px")
     write_rgb(args.out, bokeh, overwrite=args.overwrite)
     print(f"wrote {args.out}")
     return 0
@@ -68,9 +47,7 @@ def folder_main(args: argparse.Namespace) -> int:
     from bggan.data.synthetic_folder import write_synthetic_folder
 
     size = parse_size(args.size)
-    if args.aperture <= 0 or args.focal_length <= 0:
-        raise BgganError("--aperture and --focal-length must be > 0")
-    lens = Lens(focal_mm=args.focal_length, f_number=args.aperture, sensor_width_mm=args.sensor_width)
+    lens = lens_from(args, args.aperture)
     apertures = check_apertures(args.apertures, args.no_blur, ("--apertures", "--no-blur"))
     rate = write_synthetic_folder(args.out, args.n, size, args.seed, args.workers, f".{args.format}",
                                   args.overwrite, progress=not args.no_progress, lens=lens, textures=args.textures,
@@ -99,14 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="with --apertures: the share of pairs with no blur (target = input; default: 0)")
     photo = p.add_argument_group("one photo with a depth map (the lens options apply to synthetic pairs too)")
     photo.add_argument("--image", help="the photo")
-    photo.add_argument("--depth", help="its depth map: grayscale image (relative, bright = far) or .npy (metres)")
-    photo.add_argument("--disparity", action="store_true", help="the map is disparity (bright = near)")
-    photo.add_argument("--near", type=float, default=1.0, help="metres for the nearest value (default: %(default)s)")
-    photo.add_argument("--far", type=float, default=30.0, help="metres for the farthest value (default: %(default)s)")
-    photo.add_argument("--focus", help="metres, or a pixel X,Y to focus on (default: the centre)")
+    add_depth_options(photo, DEPTH_HELP)
     photo.add_argument("--aperture", type=float, default=1.8, help="f-number (default: %(default)s)")
-    photo.add_argument("--focal-length", type=float, default=50.0, help="mm (default: %(default)s)")
-    photo.add_argument("--sensor-width", type=float, default=22.5, help="mm, APS-C (default: %(default)s)")
     photo.add_argument("--highlights", type=float, default=1.0,
                        help="gain for clipped highlights in linear light, e.g. 6 (default: 1, as shot)")
     args = p.parse_args(argv)

@@ -92,7 +92,7 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
             seconds, f_number = None, item.get("f_number")
             if model is not None:
                 strength = None
-                if model.condition is not None:
+                if model.takes_aperture:
                     if f_number is None:
                         raise BgganError("the pair carries no f-number, which this generator takes as an input")
                     strength = strength_for(f_number)

@@ -3,7 +3,8 @@
 Every backend maps one image ``(H, W, 3)`` float32 in [-1, 1] (NHWC without the batch) to the bokeh image of the
 same shape and range. ``fixed_size`` is the only size an exported model takes (None: any size, the model pads to a
 multiple of 8 itself). A backend whose model takes the aperture as an input (``conditional``) renders at its
-``strength`` (``1.8 / f-number``, :mod:`bggan.models.condition`), set with :func:`set_aperture`.
+``strength`` (``1.8 / f-number``, :mod:`bggan.models.condition`), set with :func:`set_aperture`; one whose model is
+depth-aware (``takes_defocus``, :mod:`bggan.models.defocus`) also takes the photo's defocus map ``(H, W)`` px.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class TorchBackend:
     fixed_size: tuple[int, int] | None = None
     name = "torch"
     strength: float | None = None  #: see :func:`set_aperture`
+    takes_defocus = False
 
     def __init__(self, weights: str | os.PathLike, device: str | None = None, precision: str = "fp32") -> None:
         from bggan.devices import pick_device
@@ -82,14 +84,18 @@ class TorchBackend:
             from bggan.models.winograd import to_winograd
 
             self.model = to_winograd(self.model)
-        self.conditional = self.model.condition is not None
-        aperture = f", the aperture as an input ({self.model.condition})" if self.conditional else ""
+        self.conditional, self.takes_defocus = self.model.takes_aperture, self.model.takes_defocus
+        aperture = (f", the aperture as an input ({self.model.condition})" if self.conditional else
+                    ", depth-aware (a defocus map as an input)" if self.takes_defocus else "")
         self.description = f"PyTorch on {self.device} ({precision}, channels_last{aperture}), {Path(weights).name}"
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, defocus: np.ndarray | None = None) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None]  # channels_last view
+        condition = self.strength
+        if self.takes_defocus:
+            condition = torch.from_numpy(np.ascontiguousarray(defocus, dtype=np.float32)).to(self.device)[None, None]
         with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, self.precision == "bf16"):
-            final, _ = self.model(x, self.strength)
+            final, _ = self.model(x, condition)
         return final[0].permute(1, 2, 0).float().cpu().numpy()
 
 
@@ -98,6 +104,7 @@ class OnnxBackend:
 
     name = "onnx"
     strength: float | None = None
+    takes_defocus = False  #: no export of a depth-aware model yet
 
     def __init__(self, path: Path, threads: int = 0) -> None:
         from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
@@ -129,6 +136,7 @@ class TfliteBackend:
 
     name = "tflite"
     strength: float | None = None
+    takes_defocus = False  #: no export of a depth-aware model yet
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         from bggan.export.runners import tflite_inputs, tflite_interpreter
@@ -167,6 +175,7 @@ class TfliteGpuBackend:
 
     name = "tflite-gpu"
     strength: float | None = None
+    takes_defocus = False  #: no export of a depth-aware model yet
 
     def __init__(self, path: Path, precision: str = "fp16") -> None:
         from bggan.export.onnx_file import split_inputs

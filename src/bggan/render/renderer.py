@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bggan.allocator import freed_memory_kept
+from bggan.errors import BgganError
 from bggan.render.photo import Photo, model_range
 from bggan.render.resize import released_resize, released_size
 from bggan.render.tiles import blend, plan
@@ -61,31 +62,42 @@ def tiling_for(size: tuple[int, int], options: RenderOptions, fixed_size: tuple[
     return plan(size, tile, min(options.overlap, min(tile) // 4))
 
 
-def render_photo(photo: Photo, backend: Callable[[np.ndarray], np.ndarray], options: RenderOptions,
-                 fixed_size: tuple[int, int] | None = None, on_tile: Callable[[], None] | None = None) -> Photo:
+def render_photo(photo: Photo, backend: Callable[..., np.ndarray], options: RenderOptions,
+                 fixed_size: tuple[int, int] | None = None, on_tile: Callable[[], None] | None = None,
+                 defocus: np.ndarray | None = None) -> Photo:
     """The bokeh version of ``photo`` (same size, bit depth, alpha and metadata).
 
     Args:
-        backend: ``(h, w, 3)`` float32 in [-1, 1] -> same shape and range.
+        backend: ``(h, w, 3)`` float32 in [-1, 1] -> same shape and range; with ``defocus``, ``(image, defocus
+            (h, w))`` -> the same.
         fixed_size: the only input size ``backend`` takes, if any: tiles of exactly that size, and a photo
             smaller than it reflect-padded up to it (and the result cropped back).
         on_tile: called after every tile of a tiled photo (progress).
+        defocus: for a depth-aware model, the photo's defocus map ``(H, W)`` px, tiled and padded with it (not with
+            ``resize_like_released``).
     """
     h, w = photo.size
-    if model_size((h, w), options) != (h, w):
-        image = released_resize(photo.to_model_range(), model_size((h, w), options))
+    if defocus is not None:
+        if model_size((h, w), options) != (h, w):
+            raise BgganError("--resize-like-released does not go with --depth (it would resize the defocus map)")
+        image = np.concatenate([photo.to_model_range(), defocus[..., None].astype(np.float32)], axis=-1)
+        run = lambda tile: backend(tile[..., :3], tile[..., 3])  # noqa: E731
     else:
-        image = photo.rgb  # integers until the model: a tiled photo becomes float32 one tile at a time
+        if model_size((h, w), options) != (h, w):
+            image = released_resize(photo.to_model_range(), model_size((h, w), options))
+        else:
+            image = photo.rgb  # integers until the model: a tiled photo becomes float32 one tile at a time
+        to_model = model_range if image.dtype != np.float32 else (lambda tile: tile)
+        run = lambda tile: backend(to_model(tile))  # noqa: E731
     tiling = tiling_for(image.shape[:2], options, fixed_size)
-    to_model = model_range if image.dtype != np.float32 else (lambda tile: tile)
     if tiling is None:
         # glibc keeps what the forward frees (5-15% faster on the CPU); not for tiles, whose accumulators then
         # fragment the heap (a 24 MP photo peaked at 2.04 GiB instead of 1.79)
         with freed_memory_kept():
-            out = backend(to_model(image))
+            out = run(image)
     else:
         padded = _reflect_to(image, tiling.size)
-        out = blend(padded, tiling, lambda tile: backend(to_model(tile)), on_tile)[:image.shape[0], :image.shape[1]]
+        out = blend(padded, tiling, run, on_tile)[:image.shape[0], :image.shape[1]]
     if out.shape[:2] != (h, w):
         out = released_resize(out, (h, w))
     return photo.with_rgb(out)

@@ -71,9 +71,10 @@ def blend(image: np.ndarray, tiling: Tiling, run: Callable[[np.ndarray], np.ndar
     """Run ``run`` on every tile of ``image`` and blend the results.
 
     Args:
-        image: ``(H, W, 3)`` float32 in [-1, 1] (or a uint array; ``run`` decides what it takes).
+        image: ``(H, W, C)``: the photo, float32 in [-1, 1] or a uint array, and any maps that go with it (``run``
+            decides what it takes).
         tiling: from :func:`plan` for this image's size.
-        run: one tile ``(th, tw, 3)`` -> ``(th, tw, 3)`` float, the model.
+        run: one tile ``(th, tw, C)`` -> ``(th, tw, 3)`` float, the model.
         on_tile: called after each tile (a progress bar).
 
     Returns:
