@@ -28,7 +28,7 @@ def _blur(x, sigma):
     return out
 
 
-def _lens(x, strength):
+def _lens(x, strength, scene=None):
     """The ideal model: blur as the strength asks (3 px at strength 1), out of focus only (right half)."""
     out = _blur(x, 3 * strength)
     out[..., : x.shape[-1] // 2] = x[..., : x.shape[-1] // 2]
@@ -66,9 +66,9 @@ def test_the_ideal_model_meets_every_aim(scenes):
 
 
 @pytest.mark.parametrize(("name", "render", "failed"), [
-    ("ignores the aperture", lambda x, s: _lens(x, torch.ones_like(s)), {0, 1}),  # constant blur: no rank, no photo
-    ("backwards", lambda x, s: _lens(x, 1.8 - s), {0, 1}),
-    ("blurs the subject too", lambda x, s: _blur(x, 3 * s), {2}),
+    ("ignores the aperture", lambda x, s, scene: _lens(x, torch.ones_like(s)), {0, 1}),  # no rank, no photo
+    ("backwards", lambda x, s, scene: _lens(x, 1.8 - s), {0, 1}),
+    ("blurs the subject too", lambda x, s, scene: _blur(x, 3 * s), {2}),
 ])
 def test_each_wrong_model_misses_its_aim(scenes, name, render, failed):
     curve = control_curve(render, scenes, SWEEP)
@@ -103,3 +103,19 @@ def test_synthetic_sweep_is_one_scene_at_every_f_number():
     assert np.array_equal(scene.coc, widest["coc"]) and np.array_equal(scene.targets[2.0], widest["target"])
     diff = {f: np.abs(scene.targets[f].astype(int) - scene.photo).mean() for f in (8.0, 2.0)}
     assert 0 < diff[8.0] < diff[2.0]  # the same scene, blurred less at f/8
+
+
+def test_a_depth_aware_sweep_gives_the_defocus_map_scaled_by_the_aperture():
+    from bggan.data.depth_corruption import PhoneDepth
+    from bggan.data.synthetic import DefocusInput
+    from bggan.evaluate.control import defocus_at
+
+    sweep = (math.inf, 8.0, 2.0)
+    (clean,) = synthetic_sweep([3], (48, 72), sweep, focal_mm=85.0, defocus=DefocusInput())
+    np.testing.assert_array_equal(clean.defocus, clean.coc)  # the true depth: the CoC at the widest aperture
+    maps = defocus_at(clean, torch.tensor([0.0, 1.8 / 8, 1.8 / 2]), sweep)
+    assert maps.shape == (3, 1, 48, 72) and (maps[0] == 0).all()
+    torch.testing.assert_close(maps[1, 0], torch.from_numpy(clean.coc) / 4)  # f/8 blurs a quarter of f/2
+    (phone,) = synthetic_sweep([3], (48, 72), sweep, focal_mm=85.0, defocus=DefocusInput(PhoneDepth(clean=0.0)))
+    assert np.abs(phone.defocus - phone.coc).mean() > 0.01  # the control: a phone's depth is not the true one
+    assert synthetic_sweep([3], (48, 72), sweep, focal_mm=85.0)[0].defocus is None

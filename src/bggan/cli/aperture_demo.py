@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     say.step(f"control curve: {len(seeds)} held-out scenes, each at no blur and f/16 ... f/1.4  ->  {out / 'control.md'}")
     model = load_generator(generator).eval()
     scenes = synthetic_sweep(seeds, tuple(pairs.size), DEFAULT_SWEEP, pairs.lens.focal_mm, pairs.textures)
-    curve = control_curve(lambda x, s: model(x, s)[0], scenes, DEFAULT_SWEEP)
+    curve = control_curve(lambda x, s, scene: model(x, s)[0], scenes, DEFAULT_SWEEP)
     text = f"Control curve of {generator} on held-out synthetic scenes ({pairs.size[0]}x{pairs.size[1]})\n\n" \
            + curve.table()
     (out / "control.md").write_text(text + "\n")

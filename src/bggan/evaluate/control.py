@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bggan.data.synthetic import DefocusInput
 from bggan.evaluate.bands import DEFAULT_BANDS, CocBands, band_metrics
 from bggan.evaluate.metrics import Scorer
 from bggan.images import to_tensor
@@ -37,21 +38,25 @@ DEFAULT_SWEEP = (math.inf, *STRIP_F_NUMBERS)
 #: The aims: rank correlation, PSNR (dB) against the photo at no blur, in-focus detail kept at every f-number.
 MIN_RANK_CORRELATION, MIN_NO_BLUR_PSNR, MIN_IN_FOCUS = 0.9, 35.0, 0.7
 
-#: ``render(x, strength)``: photos ``(B, 3, H, W)`` in [-1, 1] and strengths ``(B,)`` -> outputs, same shape and range.
-Render = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
 @dataclass(frozen=True)
 class SweepScene:
     """One scene of a sweep: the photo, its target at each f-number, and the CoC at the widest aperture.
 
     ``photo`` and each of ``targets[f_number]`` are ``(H, W, 3)`` uint8; ``coc`` ``(H, W)`` float32 px, signed.
+    ``defocus``, for a depth-aware model: the defocus map it is given at the widest aperture (``(H, W)`` px, from the
+    true depth or a corrupted one); at f-number ``N`` it is scaled by ``widest / N``, as the CoC is.
     """
 
     name: str
     photo: np.ndarray
     targets: dict[float, np.ndarray]
     coc: np.ndarray
+    defocus: np.ndarray | None = None
+
+
+#: ``render(x, strength, scene)``: photos ``(B, 3, H, W)`` in [-1, 1] (the scene's photo repeated), strengths ``(B,)``
+#: -> outputs, same shape and range.
+Render = Callable[[torch.Tensor, torch.Tensor, SweepScene], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ def control_curve(render: Render, scenes: Sequence[SweepScene], f_numbers: Seque
     """Measure ``render`` at every f-number of ``f_numbers`` on every scene (see the module docstring).
 
     Args:
-        render: the model, ``(photos, strengths) -> outputs`` (:data:`Render`); called once per scene with the
+        render: the model, ``(photos, strengths, scene) -> outputs`` (:data:`Render`); called once per scene with the
             photo repeated for every f-number.
         scenes: photos with their targets at every f-number of ``f_numbers`` (``inf``: the photo itself).
         bands: the CoC bands (default: in focus < 1 px, out of focus > 8 px).
@@ -166,7 +171,7 @@ def control_curve(render: Render, scenes: Sequence[SweepScene], f_numbers: Seque
     rows: dict[float, list[dict]] = {f: [] for f in f_numbers}
     for scene in scenes:
         photo = to_tensor(scene.photo).to(device)
-        outputs = render(photo.expand(len(f_numbers), -1, -1, -1), strengths).float().clamp(-1, 1)
+        outputs = render(photo.expand(len(f_numbers), -1, -1, -1), strengths, scene).float().clamp(-1, 1)
         coc = torch.as_tensor(scene.coc, dtype=torch.float32, device=device)[None, None]
         for f, out in zip(f_numbers, outputs, strict=True):
             out, target = out[None], to_tensor(scene.targets[f]).to(device)
@@ -185,9 +190,11 @@ def control_curve(render: Render, scenes: Sequence[SweepScene], f_numbers: Seque
 
 
 def synthetic_sweep(seeds: Sequence[int], size: tuple[int, int], f_numbers: Sequence[float] = DEFAULT_SWEEP,
-                    focal_mm: float = 50.0, textures: str | None = None) -> list[SweepScene]:
+                    focal_mm: float = 50.0, textures: str | None = None, defocus: DefocusInput | None = None
+                    ) -> list[SweepScene]:
     """Synthetic scenes (:func:`bggan.data.synthetic.render_sample`) with their targets at every f-number (the
-    same scene and focus at each: only the lens changes) and the CoC at the widest aperture."""
+    same scene and focus at each: only the lens changes) and the CoC at the widest aperture; with ``defocus``, the
+    defocus map a depth-aware model is given there (from the true depth, or its corruption fixed per seed)."""
     from bggan.data.defocus import Lens
     from bggan.data.synthetic import render_sample
 
@@ -195,8 +202,18 @@ def synthetic_sweep(seeds: Sequence[int], size: tuple[int, int], f_numbers: Sequ
     widest = min(finite) if finite else Lens().f_number
     scenes = []
     for seed in seeds:
+        lens = Lens(focal_mm=focal_mm, f_number=widest)
         samples = {f: render_sample(seed, *size, lens=Lens(focal_mm=focal_mm, f_number=f), textures=textures)
                    for f in {*f_numbers, widest}}
+        given = None if defocus is None else defocus(seed, samples[widest], lens)
         scenes.append(SweepScene(str(seed), samples[widest]["input"],
-                                 {f: samples[f]["target"] for f in f_numbers}, samples[widest]["coc"]))
+                                 {f: samples[f]["target"] for f in f_numbers}, samples[widest]["coc"], given))
     return scenes
+
+
+def defocus_at(scene: SweepScene, strengths: torch.Tensor, f_numbers: Sequence[float]) -> torch.Tensor:
+    """The defocus maps ``(B, 1, H, W)`` a depth-aware model is given at ``strengths`` ``(B,)``: the scene's map at
+    the sweep's widest aperture scaled by ``strength / widest strength`` (0 for no blur)."""
+    widest = strength_for(min(f for f in f_numbers if not math.isinf(f)))
+    given = torch.as_tensor(scene.defocus, dtype=strengths.dtype, device=strengths.device)
+    return given[None, None] * (strengths / widest).view(-1, 1, 1, 1)
