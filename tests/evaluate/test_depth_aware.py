@@ -81,3 +81,40 @@ def test_real_scores_run_both_renderers_on_each_depth():
     classical, model = scores["clean"]["classical"][0], scores["clean"]["model"][0]
     assert classical.bands["behind"] < 0.2 and model.bands["behind"] < 0.5  # both blur the far half
     assert "| 8_bit | model |" in real_table(scores, "title")
+
+
+def _scored(psnr, transition, in_focus=1.0, out=1.0):
+    from bggan.evaluate.bands import BandMetrics
+    from bggan.evaluate.depth_aware import Scored
+
+    return Scored(psnr, 0.9, {"in_focus": BandMetrics(0.3, 50.0, in_focus), "transition": BandMetrics(0.1, transition,
+                                                                                                     1.0),
+                              "out_of_focus": BandMetrics(0.6, 25.0, out)})
+
+
+def test_the_synthetic_aims_need_the_transition_gain_and_detail_in_range():
+    from bggan.evaluate.depth_aware import aims_table, synthetic_aims
+
+    good = {"phone": {"classical": _scored(35.0, 36.0), "model": _scored(35.5, 37.6, 1.05, 0.8)}}
+    assert all(met for *_, met in synthetic_aims(good))
+    for model, missed in ((_scored(35.5, 37.0, 1.05, 0.8), 0), (_scored(34.9, 37.6, 1.05, 0.8), 1),
+                          (_scored(35.5, 37.6, 1.3, 0.8), 2), (_scored(35.5, 37.6, 1.0, 0.4), 3)):
+        aims = synthetic_aims({"phone": {"classical": _scored(35.0, 36.0), "model": model}})
+        assert [i for i, (*_, met) in enumerate(aims) if not met] == [missed]
+    assert "| NO |" not in aims_table(synthetic_aims(good)) and "1.6" in aims_table(synthetic_aims(good))
+
+
+def test_the_real_aims_compare_with_the_classical_renderer():
+    from bggan.evaluate.depth_aware import RealScore, real_aims
+
+    def scores(model_clean, model_worse, classical=(0.9, 0.01)):
+        as_score = lambda sharp, far: (RealScore({"in_focus": sharp, "front": None, "behind": far}), None)  # noqa: E731
+        return {"clean": {"model": as_score(*model_clean), "classical": as_score(*classical)},
+                "8x_8_bit": {"model": as_score(*model_worse), "classical": as_score(*classical)}}
+
+    assert all(met for *_, met in real_aims(scores((0.8, 0.03), (0.7, 0.05))))
+    missed = lambda s: [i for i, (*_, met) in enumerate(real_aims(s)) if not met]  # noqa: E731
+    assert missed(scores((0.6, 0.03), (0.7, 0.05))) == [0]  # the subject softened
+    assert missed(scores((0.8, 0.2), (0.7, 0.05))) == [1, 2]  # the background kept: 20x the classical's, contrast 4
+    assert missed(scores((0.8, 0.09), (0.7, 0.05))) == []  # 9x the classical's, but at most 0.1 itself
+    assert missed(scores((0.8, 0.03), (0.5, 0.2))) == [3, 4]

@@ -214,3 +214,60 @@ def real_table(scores: dict[str, dict[str, tuple[RealScore, np.ndarray]]], title
                          f"{show(s.bands['behind'])} | {'n/a' if contrast is None else f'{contrast:.1f}'} |")
     return "\n".join(lines)
 
+
+
+#: A measured aim: ``(what, measured, wanted, met)``.
+Aim = tuple[str, float | None, str, bool]
+
+
+def synthetic_aims(scores: dict[str, dict[str, Scored]], depth: str = "phone") -> list[Aim]:
+    """The aims on held-out synthetic scenes with a corrupted depth (``depth``): the model at least 1.5 dB over the
+    classical renderer in the transition band, not worse overall, detail kept in [0.9, 1.2] in focus and in
+    [0.5, 2] out of focus."""
+    pair = scores[depth]
+    model, classical = pair["model"], pair["classical"]
+    gain = transition_gain(pair)
+    in_focus, out_focus = (model.bands[b].detail if b in model.bands else None for b in ("in_focus", "out_of_focus"))
+    return [
+        (f"{depth} depth: transition PSNR over the classical renderer's (dB)", gain, ">= 1.5",
+         not math.isnan(gain) and gain >= 1.5),
+        (f"{depth} depth: PSNR over the classical renderer's (dB)", model.psnr - classical.psnr, ">= 0",
+         model.psnr >= classical.psnr),
+        (f"{depth} depth: in-focus detail kept", in_focus, "0.9-1.2", in_focus is not None and 0.9 <= in_focus <= 1.2),
+        (f"{depth} depth: out-of-focus detail kept", out_focus, "0.5-2",
+         out_focus is not None and 0.5 <= out_focus <= 2),
+    ]
+
+
+def real_aims(scores: dict[str, dict[str, tuple[RealScore, np.ndarray]]], degraded: str = "8x_8_bit") -> list[Aim]:
+    """The aims on a real photo: with the true depth, the subject band at least 0.8 of the classical renderer's, the
+    band behind at most 3x the classical's (or at most 0.1), a contrast of at least 5; with ``degraded`` depth, the
+    subject at least 0.7 of the classical renderer's with the true depth, a contrast of at least 4."""
+    clean, classical = scores["clean"]["model"][0], scores["clean"]["classical"][0]
+    worse = scores[degraded]["model"][0]
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or not b else a / b
+
+    subject, far = ratio(clean.bands["in_focus"], classical.bands["in_focus"]), clean.bands["behind"]
+    far_ratio = ratio(far, classical.bands["behind"])
+    subject_worse = ratio(worse.bands["in_focus"], classical.bands["in_focus"])
+    return [
+        ("true depth: in focus, over the classical renderer's", subject, ">= 0.8", subject is not None and subject >= 0.8),
+        ("true depth: behind, over the classical renderer's", far_ratio, "<= 3 (or <= 0.1 itself)",
+         far is not None and (far <= 0.1 or (far_ratio is not None and far_ratio <= 3))),
+        ("true depth: contrast in focus / behind", clean.contrast, ">= 5",
+         clean.contrast is not None and clean.contrast >= 5),
+        (f"{degraded} depth: in focus, over the classical renderer's with the true depth", subject_worse, ">= 0.7",
+         subject_worse is not None and subject_worse >= 0.7),
+        (f"{degraded} depth: contrast", worse.contrast, ">= 4", worse.contrast is not None and worse.contrast >= 4),
+    ]
+
+
+def aims_table(aims: list[Aim]) -> str:
+    """Markdown: one row per aim, measured against wanted."""
+    lines = ["| aim | measured | wanted | met |", "|---|---:|---|---|"]
+    for what, value, wanted, met in aims:
+        shown = "n/a" if value is None else f"{value:.3g}"
+        lines.append(f"| {what} | {shown} | {wanted} | {'yes' if met else 'NO'} |")
+    return "\n".join(lines)
