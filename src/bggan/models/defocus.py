@@ -171,22 +171,27 @@ def highlights(x: torch.Tensor) -> torch.Tensor:
     return brightest.clamp(0, 1)
 
 
+#: The learned scalars of a depth-aware model are stored divided by this: Adam moves every parameter by about its
+#: learning rate per step, too slowly for one number that sets a whole image's look (a highlight gain of 6 would take
+#: thousands of steps at 1e-3).
+SCALAR_RATE = 10.0
+
+
 class LayeredRenderer(nn.Module):
     """The blur stack and the layered render (:func:`layered`), with what a depth-aware Glass-Net learns of them: how
-    much of stage 1's level correction to take, and the highlight gain. Both start where the untrained model is a
-    classical renderer: no correction (``correction = 0``, a ReZero-style scale: stage 1's layers learn while it is
-    small instead of being pushed off, their ReLUs dead, by a correction that only hurts at first) and highlights as
-    shot (gain 1).
+    much of stage 1's level correction to take, and the highlight gain. The untrained model is a classical renderer:
+    no correction (``correction = 0``, a ReZero-style scale) and highlights ``highlight_gain`` times brighter.
 
     Args:
         diameters: the stack's blur diameters, px.
+        highlight_gain: the gain of clipped highlights at initialisation (1: as shot).
     """
 
-    def __init__(self, diameters: Sequence[float] = DEFAULT_STACK) -> None:
+    def __init__(self, diameters: Sequence[float] = DEFAULT_STACK, highlight_gain: float = 1.0) -> None:
         super().__init__()
         self.stack = BlurStack(diameters)
         self.correction = nn.Parameter(torch.zeros(()))
-        self.log_highlight_gain = nn.Parameter(torch.zeros(()))
+        self.log_highlight_gain = nn.Parameter(torch.tensor(math.log(highlight_gain) / SCALAR_RATE))
 
     @property
     def top(self) -> int:
@@ -195,12 +200,17 @@ class LayeredRenderer(nn.Module):
 
     def level(self, defocus: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
         """The level each pixel is rendered at: the defocus map's own (:func:`signed_level`) plus ``L * correction *
-        self.correction``, clamped to ``[-L, L]``; ``correction`` ``(B, 1, H, W)`` in [-1, 1] (stage 1's)."""
-        level = signed_level(defocus, self.stack.diameters) + self.top * self.correction * correction
+        share``, clamped to ``[-L, L]``; ``correction`` ``(B, 1, H, W)`` in [-1, 1] (stage 1's)."""
+        share = SCALAR_RATE * self.correction
+        level = signed_level(defocus, self.stack.diameters) + self.top * share * correction
         return level.clamp(-self.top, self.top)
 
+    def highlight_gain(self) -> torch.Tensor:
+        """The learned gain of clipped highlights (1 at initialisation)."""
+        return (SCALAR_RATE * self.log_highlight_gain).exp()
+
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        return layered(x, level, self.stack, self.log_highlight_gain.exp())
+        return layered(x, level, self.stack, self.highlight_gain())
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:

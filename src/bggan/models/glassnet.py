@@ -16,7 +16,14 @@ from torch import nn
 
 from bggan.models.blocks import NORM_FORMS, NORMS, Conv2dSame, ConvReLU, InstanceNorm, Norm, ResidualBlock, UpConvReLU
 from bggan.models.condition import CONDITIONS, ApertureGate, strength_tensor, with_strength_channel
-from bggan.models.defocus import DEFOCUS_SCALE, DefocusGate, LayeredRenderer, defocus_tensor, signed_level
+from bggan.models.defocus import (
+    DEFOCUS_SCALE,
+    SCALAR_RATE,
+    DefocusGate,
+    LayeredRenderer,
+    defocus_tensor,
+    signed_level,
+)
 
 #: Glass-Net downsamples three times: inside the network both sides must be multiples of this.
 SIZE_MULTIPLE = 8
@@ -159,6 +166,10 @@ class GlassNet(nn.Module):
             stage 1 then corrects each pixel's blur level (one output channel, up to the stack's depth either way)
             and its rough image is the photo rendered by layers at the corrected levels; stage 2 adds its output.
             ``None``: both stages as in the released model, the defocus map a fourth and seventh input channel.
+        input_skip: with a blur stack, stage 1 ends with one more convolution at full resolution over its decoder's
+            output and its own input.
+        highlight_gain: with a blur stack, how many times brighter clipped highlights are made at initialisation,
+            before they are blurred (learned from there; weight files keep the learned value, not this one).
 
     Forward: ``(B, 3, H, W)`` in [-1, 1] -> ``(final, rough)``, both ``(B, 3, H, W)`` in [-1, 1]. A
     conditional model also takes ``strength``: one float or ``(B,)``, ``1.8 / f_number`` (0: no blur); a
@@ -169,7 +180,8 @@ class GlassNet(nn.Module):
 
     def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: Norm = "official",
                  dropout: float = 0.1, init: Init = "released", condition: str | None = None,
-                 gate: bool = False, stack: list[float] | None = None, input_skip: bool = False) -> None:
+                 gate: bool = False, stack: list[float] | None = None, input_skip: bool = False,
+                 highlight_gain: float = 1.0) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -185,7 +197,7 @@ class GlassNet(nn.Module):
         if gate:
             self.config["gate"] = True
         self.condition = condition
-        self.renderer = None if stack is None else LayeredRenderer(stack)
+        self.renderer = None if stack is None else LayeredRenderer(stack, highlight_gain)
         if self.renderer is not None:
             self.config["stack"] = list(self.renderer.stack.diameters)
             # stage 2's share of the final image: ReZero, as LayeredRenderer.correction (its ReLUs died otherwise)
@@ -244,7 +256,7 @@ class GlassNet(nn.Module):
         rough, level = self.rough_image(x, strength)
         final = self.refine(x, rough, strength)
         if self.renderer is not None:
-            final = rough + self.refine_scale * final  # stage 2 corrects the layered image
+            final = rough + SCALAR_RATE * self.refine_scale * final  # stage 2 corrects the layered image
         if self.gate is not None:
             final = self.gate(x, final, strength)
         if final.shape[-2:] != (h, w):
@@ -253,8 +265,9 @@ class GlassNet(nn.Module):
         return final, rough, level
 
     def level_of(self, defocus: torch.Tensor) -> torch.Tensor:
-        """The signed blur-stack level of a defocus map ``(B, 1, H, W)`` px (:func:`~bggan.models.defocus.signed_level`):
-        what stage 1 corrects, and what it is taught to reach from the true circle of confusion."""
+        """The signed blur-stack level of a defocus map ``(B, 1, H, W)`` px
+        (:func:`~bggan.models.defocus.signed_level`): what stage 1 corrects, and what it is taught to reach from the
+        true circle of confusion."""
         return signed_level(defocus, self.renderer.stack.diameters)
 
     def rough_image(self, x: torch.Tensor, condition: torch.Tensor | None = None
