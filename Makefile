@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 PIP        := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo aperture-demo sample export notebook test test-fast bench gpu-runtime clean-venv
+.PHONY: demo aperture-demo depth-demo sample export notebook test test-fast bench gpu-runtime clean-venv
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ demo: $(VENV)/.export $(GPU_RUNTIME)/.ready
 ## control curve on held-out scenes -> TFLite export with the strength as a second input -> a strip f/16 ... f/1.4
 aperture-demo: $(VENV)/.export $(GPU_RUNTIME)/.ready
 	$(VENV)/bin/bggan-aperture-demo --out outputs/aperture_demo --overwrite
+
+## the depth demo: a depth-aware Glass-Net (the photo and its defocus map in) trained on synthetic pairs with a phone's
+## depth -> scored beside the classical renderer on held-out scenes and a real photo with measured depth -> pictures
+depth-demo: $(VENV)/.base
+	$(VENV)/bin/bggan-depth-demo --out outputs/depth_demo --overwrite
 
 ## render the built-in test scene with a generator: make sample WEIGHTS=generator.safetensors
 sample: $(VENV)/.base

@@ -93,7 +93,7 @@ def _mean(scores: list[Metrics]) -> Scored:
 
 
 def synthetic_scores(render: Render, samples: Sequence[dict], depths: Sequence[str] = ("clean", "phone"),
-                     lens: Lens = Lens(focal_mm=85.0)) -> dict[str, dict[str, Scored]]:
+                     lens: Lens = Lens(focal_mm=85.0), highlight_gain: float = 1.0) -> dict[str, dict[str, Scored]]:
     """``{depth name: {"classical": Scored, "model": Scored}}`` on synthetic samples.
 
     Args:
@@ -102,6 +102,7 @@ def synthetic_scores(render: Render, samples: Sequence[dict], depths: Sequence[s
             ``focus_m``, ``f_number``, ``name``); ``lens`` gives the focal length and sensor, each sample its
             f-number.
         depths: names of :data:`DEPTHS`.
+        highlight_gain: the classical renderer's (``bggan-synth --highlights``; 1: as shot, its default).
     """
     scorer = Scorer()
     out = {}
@@ -114,7 +115,8 @@ def synthetic_scores(render: Render, samples: Sequence[dict], depths: Sequence[s
             target, coc = to_tensor(sample["target"]), torch.as_tensor(sample["coc"])[None, None]
             defocus = signed_coc(depth, focus, the_lens, photo.shape[1]).astype(np.float32)
             rows["model"].append(scorer(to_tensor(render(photo, defocus)), target, coc))
-            rows["classical"].append(scorer(to_tensor(render_with_depth(photo, depth, focus, the_lens)), target, coc))
+            classical = render_with_depth(photo, depth, focus, the_lens, highlight_gain=highlight_gain)
+            rows["classical"].append(scorer(to_tensor(classical), target, coc))
         out[name] = {k: _mean(v) for k, v in rows.items()}
     return out
 
@@ -130,7 +132,7 @@ def synthetic_table(scores: dict[str, dict[str, Scored]], count: int) -> str:
         b = s.bands.get(name)
         if b is None:
             return "n/a"
-        return f"{b.psnr:.2f}, " + ("n/a" if b.detail is None else f"{b.detail:.2f}")
+        return ", ".join("n/a" if v is None else f"{v:.2f}" for v in (b.psnr, b.detail))
 
     for depth, pair in scores.items():
         for who in ("classical", "model"):
@@ -253,7 +255,8 @@ def real_aims(scores: dict[str, dict[str, tuple[RealScore, np.ndarray]]], degrad
     far_ratio = ratio(far, classical.bands["behind"])
     subject_worse = ratio(worse.bands["in_focus"], classical.bands["in_focus"])
     return [
-        ("true depth: in focus, over the classical renderer's", subject, ">= 0.8", subject is not None and subject >= 0.8),
+        ("true depth: in focus, over the classical renderer's", subject, ">= 0.8",
+         subject is not None and subject >= 0.8),
         ("true depth: behind, over the classical renderer's", far_ratio, "<= 3 (or <= 0.1 itself)",
          far is not None and (far <= 0.1 or (far_ratio is not None and far_ratio <= 3))),
         ("true depth: contrast in focus / behind", clean.contrast, ">= 5",
