@@ -14,6 +14,17 @@ from bggan.files import atomic_output
 
 #: What Pillow raises for a file that is not an image, is truncated or corrupt, or is a decompression bomb.
 UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError)
+#: HEIF photos (iPhones' .heic): Pillow reads them through pillow-heif, registered on the first one read.
+HEIF_SUFFIXES = (".heic", ".heif")
+
+
+def heif_support(path: str | os.PathLike) -> None:
+    """Let Pillow open ``path`` if it is a HEIF photo (pillow-heif applies its rotation and mirroring as it
+    decodes)."""
+    if Path(path).suffix.lower() in HEIF_SUFFIXES:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -21,6 +32,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise BgganError(f"{path}: no such file")
+    heif_support(path)
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)

@@ -134,3 +134,18 @@ def test_embedded_reads_each_phone_photos_own_depth(tmp_path, depth_weights, cap
                   "--out", tmp_path / "out2") == 1  # a photo without depth inside is skipped, the others render
     err = capsys.readouterr().err
     assert "plain.jpg: no depth map inside" in err and (tmp_path / "out2" / "PXL_1.jpg").is_file()
+
+
+def test_an_iphone_heic_renders_with_its_own_depth_and_comes_out_as_jpeg(tmp_path, depth_weights, capsys):
+    from tests.data.test_phone_depth import depth_sei, heic, photo_of, scene
+
+    depth = scene(48, 64, near=0.4, far=4.0)
+    d_min, d_max = 1 / 4.0, 1 / 0.4
+    pixels = np.round((1 / depth - d_min) / (d_max - d_min) * 255).astype(np.uint8)
+    (tmp_path / "IMG_0001.HEIC").write_bytes(heic(Image.fromarray(photo_of(depth)), Image.fromarray(pixels),
+                                                  depth_sei(1, d_min, d_max)))
+    assert render(tmp_path / "IMG_0001.HEIC", "--weights", depth_weights[0], "--depth", "embedded", "--focus", "0.4",
+                  "--focal-length", "85", "--out", tmp_path / "out") == 0
+    with Image.open(tmp_path / "out" / "IMG_0001.jpg") as im:  # --format same: a HEIF photo is written as JPEG
+        assert (im.format, im.size) == ("JPEG", (64, 48))
+    assert "HEIC depth image in IMG_0001.HEIC" in capsys.readouterr().out

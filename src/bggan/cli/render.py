@@ -15,7 +15,7 @@ A depth-aware model renders a photo with its depth map, at the focus and f-numbe
 
 --sweep writes NAME_f16.jpg ... NAME_f1.4.jpg (NAME_noblur for inf) and NAME_strip.jpg, the renders side by side.
 
-Files and folders (searched recursively for .jpg, .jpeg, .png and .webp; the subfolders are kept under --out).
+Files and folders (searched recursively for .jpg, .jpeg, .png, .webp and .heic; the subfolders are kept under --out).
 Each output keeps its photo's size, format (unless --format), bit depth, ICC profile, EXIF and alpha; it is
 written to a temporary file and renamed, and an existing one is replaced only with --overwrite. A photo that
 cannot be read or rendered is reported in one line and skipped; the exit code is then 1.
@@ -39,7 +39,7 @@ from bggan.cli.depth_args import add_depth_options
 from bggan.errors import BgganError
 from bggan.models.condition import STRIP_F_NUMBERS
 from bggan.render.backends import BACKENDS, PRECISIONS
-from bggan.render.photo import FORMATS, PHOTO_SUFFIXES
+from bggan.render.photo import FORMATS, PHOTO_SUFFIXES, SAME_SUFFIX
 from bggan.render.renderer import OVERLAP, TILE, RenderOptions
 
 PROG = "bggan-render"
@@ -110,8 +110,8 @@ def plan_jobs(inputs: list[str], out: Path, fmt: str, f_numbers: list[float | No
     by :func:`sweep_name`, and each photo's strip planned too); refuses clashes and outputs over inputs."""
     jobs, seen = [], {}
     for source, relative in find_photos(inputs):
-        suffix = FORMATS[fmt] if fmt != "same" else (source.suffix.lower() if source.suffix.lower() in
-                                                     PHOTO_SUFFIXES else ".png")
+        given = source.suffix.lower()
+        suffix = FORMATS[fmt] if fmt != "same" else SAME_SUFFIX.get(given, given if given in PHOTO_SUFFIXES else ".png")
         planned = [Job(source, out / (sweep_name(relative, f) if sweep else relative).with_suffix(suffix), f)
                    for f in f_numbers or [None]]
         for path in [j.output for j in planned] + ([strip_path(planned[0].output)] if sweep else []):

@@ -27,12 +27,14 @@ from PIL import Image, ImageCms
 
 from bggan.errors import BgganError
 from bggan.files import atomic_output
-from bggan.images import JPEG_QUALITY, UNREADABLE
+from bggan.images import HEIF_SUFFIXES, JPEG_QUALITY, UNREADABLE, heif_support
 
 #: Folder inputs: files with these suffixes (any case) are rendered; others are left alone.
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", *HEIF_SUFFIXES)
 #: Output formats by the name ``--format`` takes, and their suffix.
 FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+#: The output suffix of ``--format same`` for an input suffix that is not an output format (HEIF: written as JPEG).
+SAME_SUFFIX = {suffix: ".jpg" for suffix in HEIF_SUFFIXES}
 #: Glass-Net needs sides of at least this many pixels (reflect padding to a multiple of 8).
 MIN_SIDE = 8
 _ORIENTATION = 0x0112
@@ -154,9 +156,10 @@ def read_photo(path: str | os.PathLike) -> Photo:
         raise BgganError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise BgganError(f"{path}: empty file")
+    heif_support(path)
     try:
         with Image.open(path) as im:
-            fmt = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}.get(im.format, "png")
+            fmt = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "jpeg"}.get(im.format, "png")
             exif = im.getexif()
             orientation = exif.get(_ORIENTATION, 1)
             if _sniff_png16(path):  # metadata from Pillow, pixels from pypng
