@@ -229,6 +229,7 @@ class GlassNet(nn.Module):
         condition = f", condition={cfg['condition']}" if "condition" in cfg else ""
         condition += ", gate" if "gate" in cfg else ""
         condition += f", stack={'/'.join(f'{d:g}' for d in cfg['stack'])} px" if "stack" in cfg else ""
+        condition += ", input_skip" if "input_skip" in cfg else ""
         return (f"GlassNet(c1={cfg['c1']}, c2={cfg['c2']}, n_res={cfg['n_res']}, norm={cfg['norm']}{condition}), "
                 f"{n_params:,} parameters")
 
