@@ -23,11 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from bggan.cli.common import Parser, run_command
+from bggan.cli.common import run_command
 from bggan.cli.demo import (
     MARKER,
     Steps,
     compose,
+    demo_parser,
     demo_size,
     missing_export_extra,
     prepare_folder,
@@ -40,10 +41,7 @@ PROG = "bggan-aperture-demo"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
-    p.add_argument("--out", default="outputs/aperture_demo", help="folder for the run and its results "
-                                                                   "(default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier aperture demo in --out")
+    p = demo_parser(PROG, __doc__, "outputs/aperture_demo", "the run and its results", "aperture demo")
     p.add_argument("--epochs", type=int, default=40, help="pretrain epochs (default: %(default)s)")
     p.add_argument("--adversarial-epochs", type=int, default=6, help="adversarial epochs, 0 for none "
                                                                      "(default: %(default)s)")

@@ -41,6 +41,15 @@ def prepare_folder(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def demo_parser(prog: str, doc: str, out: str, holds: str, what: str) -> Parser:
+    """A demo's parser with the options every demo has: ``--out`` (default ``out``, the folder for ``holds``) and
+    ``--overwrite`` (replace an earlier ``what``, a folder this command made: :func:`prepare_folder`)."""
+    p = Parser(prog=prog, description=doc.splitlines()[0].split(": ", 1)[1])
+    p.add_argument("--out", default=out, help=f"folder for {holds} (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help=f"replace an earlier {what} in --out")
+    return p
+
+
 def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -86,9 +95,7 @@ def training_precision(choice: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
-    p.add_argument("--out", default="outputs/demo", help="folder for both runs and the scores (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
+    p = demo_parser(PROG, __doc__, "outputs/demo", "both runs and the scores", "demo")
     p.add_argument("--vgg-weights", help="local VGG19 weights (vgg19-dcbb9e9d.pth) to turn the perceptual term on")
     p.add_argument("--pretrain-epochs", type=int, default=30, help="default: %(default)s")
     p.add_argument("--adversarial-epochs", type=int, default=1, help="default: %(default)s")

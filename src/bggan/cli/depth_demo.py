@@ -22,11 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-from bggan.cli.common import Parser, run_command
+from bggan.cli.common import run_command
 from bggan.cli.demo import (
     MARKER,
     Steps,
     compose,
+    demo_parser,
     demo_size,
     prepare_folder,
     quiet_known_warnings,
@@ -47,10 +48,7 @@ DEGRADED = "8x_8_bit"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1])
-    p.add_argument("--out", default="outputs/depth_demo", help="folder for the run and its results "
-                                                                 "(default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier depth demo in --out")
+    p = demo_parser(PROG, __doc__, "outputs/depth_demo", "the run and its results", "depth demo")
     p.add_argument("--epochs", type=int, default=16, help="pretrain epochs of 100 steps (default: %(default)s)")
     p.add_argument("--pairs", type=int, default=408, help="synthetic pairs, the last 8 validate (default: %(default)s)")
     p.add_argument("--test-scenes", type=int, default=32, help="held-out synthetic scenes that score the model "
