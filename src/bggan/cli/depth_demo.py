@@ -185,9 +185,7 @@ def pictures_step(say: Steps, model, real, out: Path, artifacts: dict) -> None:
     render, depth = model_renderer(model), scene.filled_depth()
     width = scene.photo.shape[1]
 
-    def at(focus_m: float, f_number: float) -> np.ndarray:
-        if np.isinf(f_number):
-            return render(scene.photo, np.zeros(depth.shape, np.float32))
+    def at(focus_m: float, f_number: float) -> np.ndarray:  # f/inf: a map of zeros, the lens's own
         return render(scene.photo, signed_coc(depth, focus_m, Lens(REAL_FOCAL_MM, f_number), width).astype(np.float32))
 
     write_rgb(out / "real_focus.png", labelled_strip(

@@ -172,16 +172,14 @@ class DepthPlan:
         return read_photo_depth(self.args, str(source) if self.embedded else self.args.depth, shape, str(source))
 
     def defocus(self, depth, f_number: float | None, width: int):
-        """The defocus map ``(H, W)`` px of ``depth`` at ``f_number`` (None: f/1.8; ``inf``: zeros)."""
+        """The defocus map ``(H, W)`` px of ``depth`` at ``f_number`` (None: f/1.8; ``inf``: zeros, the lens's)."""
         import numpy as np
 
         from bggan.cli.depth_args import lens_from
         from bggan.data.depth_bokeh import signed_coc
 
-        f_number = DEFAULT_F_NUMBER if f_number is None else f_number
-        if math.isinf(f_number):
-            return np.zeros(depth.depth_m.shape, np.float32)
-        return signed_coc(depth.depth_m, depth.focus_m, lens_from(self.args, f_number), width).astype(np.float32)
+        lens = lens_from(self.args, DEFAULT_F_NUMBER if f_number is None else f_number)
+        return signed_coc(depth.depth_m, depth.focus_m, lens, width).astype(np.float32)
 
 
 def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quality: int,

@@ -193,18 +193,24 @@ class PhoneDepth:
         return quantize(out, self.bits)
 
 
+def corrupted_depth(depth_m: np.ndarray, corruption: Corruption | None, rng: np.random.Generator) -> np.ndarray:
+    """``depth_m`` ``(H, W)`` metres as ``corruption`` leaves it: made a relative disparity, corrupted, and mapped back
+    to metres with the true nearest and farthest disparity (a user who gives the right ``--near`` and ``--far``);
+    ``corruption=None`` returns ``depth_m`` itself."""
+    if corruption is None:
+        return depth_m
+    relative, lo, hi = relative_disparity(depth_m)
+    return metres_from_relative(corruption(relative, rng), lo, hi)
+
+
 def corrupted_coc(depth_m: np.ndarray, focus_m: float, lens: Lens, width_px: int, corruption: Corruption | None,
                   rng: np.random.Generator) -> np.ndarray:
     """The signed circle of confusion (px, negative in front of the focus) that a renderer computes from the depth
     map after ``corruption``: ``(H, W)`` metres -> ``(H, W)`` float32.
 
-    The depth becomes a relative disparity, is corrupted, and is mapped back to metres with the true nearest and
-    farthest disparity (a user who gives the right ``--near`` and ``--far``); the focus distance is the true one.
-    ``corruption=None`` gives the true circle of confusion. A lens at ``f_number=inf`` gives zeros.
+    The depth is corrupted as :func:`corrupted_depth` does it; the focus distance is the true one. ``corruption=None``
+    gives the true circle of confusion. A lens at ``f_number=inf`` gives zeros (without corrupting anything).
     """
     if math.isinf(lens.f_number):
         return np.zeros(depth_m.shape, np.float32)
-    if corruption is not None:
-        relative, lo, hi = relative_disparity(depth_m)
-        depth_m = metres_from_relative(corruption(relative, rng), lo, hi)
-    return signed_coc(depth_m, focus_m, lens, width_px).astype(np.float32)
+    return signed_coc(corrupted_depth(depth_m, corruption, rng), focus_m, lens, width_px).astype(np.float32)

@@ -18,6 +18,7 @@ depth gives (:func:`bggan.data.depth_corruption.corrupted_coc`). The focus dista
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,15 +28,7 @@ import torch
 
 from bggan.data.defocus import Lens
 from bggan.data.depth_bokeh import render_with_depth, signed_coc
-from bggan.data.depth_corruption import (
-    NAMED,
-    Corruption,
-    PhoneDepth,
-    low_resolution,
-    metres_from_relative,
-    quantize,
-    relative_disparity,
-)
+from bggan.data.depth_corruption import NAMED, Corruption, PhoneDepth, corrupted_depth, low_resolution, quantize
 from bggan.evaluate.bands import DEFAULT_BANDS, BandMetrics, band_metrics, mean_bands
 from bggan.evaluate.metrics import Metrics, Scorer
 from bggan.images import to_tensor, to_uint8
@@ -69,13 +62,10 @@ def model_renderer(model: GlassNet, device: str | torch.device = "cpu") -> Rende
 
 
 def given_depth(depth_m: np.ndarray, corruption: Corruption | None, seed: int | str) -> np.ndarray:
-    """The depth a renderer is given: ``depth_m`` ``(H, W)`` metres after ``corruption`` (as
-    :func:`~bggan.data.depth_corruption.corrupted_coc` does it), one fixed draw per ``seed``."""
-    if corruption is None:
-        return depth_m
+    """The depth a renderer is given: ``depth_m`` ``(H, W)`` metres after ``corruption``
+    (:func:`~bggan.data.depth_corruption.corrupted_depth`), one fixed draw per ``seed``."""
     key = seed if isinstance(seed, int) else sum(seed.encode())
-    relative, lo, hi = relative_disparity(depth_m)
-    return metres_from_relative(corruption(relative, np.random.default_rng([key, _STREAM])), lo, hi)
+    return corrupted_depth(depth_m, corruption, np.random.default_rng([key, _STREAM]))
 
 
 @dataclass(frozen=True)
@@ -109,7 +99,7 @@ def synthetic_scores(render: Render, samples: Sequence[dict], depths: Sequence[s
     for name in depths:
         rows: dict[str, list[Metrics]] = {"classical": [], "model": []}
         for sample in samples:
-            the_lens = Lens(lens.focal_mm, sample["f_number"], lens.sensor_width_mm)
+            the_lens = dataclasses.replace(lens, f_number=sample["f_number"])
             depth = given_depth(sample["depth"], DEPTHS[name], int(sample["name"]))
             photo, focus = sample["input"], float(sample["focus_m"])
             target, coc = to_tensor(sample["target"]), torch.as_tensor(sample["coc"])[None, None]
@@ -174,7 +164,7 @@ def real_bands(output: np.ndarray, photo: np.ndarray, true_coc: np.ndarray, know
     coc = torch.as_tensor(np.where(known, true_coc, np.nan).astype(np.float32))[None, None]
     out, ref = to_tensor(output), to_tensor(photo)
     kept = {}
-    for band, sign in (("in_focus", 0), ("front", -1), ("behind", 1)):
+    for band, sign in zip(REAL_BANDS, (0, -1, 1), strict=True):
         side = coc if sign == 0 else torch.where(torch.sign(coc) == sign, coc, torch.nan)
         metrics = band_metrics(out, ref, side, DEFAULT_BANDS)[0]
         kept[band] = metrics["in_focus" if sign == 0 else "out_of_focus"].detail
