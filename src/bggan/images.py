@@ -74,3 +74,12 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     """``(1, 3, H, W)`` or ``(3, H, W)`` in [-1, 1] -> ``(H, W, 3)`` uint8, rounded and clipped."""
     x = x.detach().float().cpu().reshape(-1, *x.shape[-3:])[0]
     return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def upright(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to ``(H, W, ...)``: the picture as the camera showed it (what
+    ``ImageOps.exif_transpose`` does to an image), for arrays Pillow does not hold (16-bit RGB, depth maps)."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array

@@ -38,7 +38,7 @@ from PIL import Image
 
 from bggan.data.depth_map import DepthMap
 from bggan.errors import BgganError
-from bggan.images import UNREADABLE
+from bggan.images import UNREADABLE, upright
 
 #: What a file with no phone depth inside is told (after its path).
 NO_DEPTH = "no depth map inside (neither Dynamic Depth, GDepth nor a HEIC depth image); give --depth FILE"
@@ -52,10 +52,6 @@ ITEM_NS = (DD + "item/", "http://ns.google.com/photos/1.0/container/item/")
 GDEPTH_NS = ("http://ns.google.com/photos/1.0/depthmap/",)
 XMP_NOTE_NS = ("http://ns.adobe.com/xmp/note/",)
 
-#: EXIF orientation -> the transpose that shows the stored pixels upright (the table of ImageOps.exif_transpose).
-EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                  4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
-                  7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 #: HEIF transforms as pillow-heif lists them: irot turns anticlockwise; imir 0 flips top-bottom, 1 left-right
 #: (what libheif does to the primary image; tests/data/test_phone_depth.py checks it against libheif).
 HEIF_TRANSPOSE = {("irot", 90): Image.Transpose.ROTATE_90, ("irot", 180): Image.Transpose.ROTATE_180,
@@ -293,8 +289,8 @@ def _google_depth(blob: bytes, label: str, fmt: str, near: float, far: float, sc
     im = _open_image(blob)
     what = f"{im.format or 'image'} {im.height}x{im.width}"
     v, bits = _normalised(im, name)
-    if orientation in EXIF_TRANSPOSE:
-        v = np.asarray(Image.fromarray(v).transpose(EXIF_TRANSPOSE[orientation]))
+    if orientation in range(2, 9):
+        v = upright(v, orientation)
         what += f" turned by EXIF orientation {orientation}"
     if scale is None:  # range in unknown units: relative, and v is linear in depth (RangeLinear) or in 1/depth
         kind, values = ("depth", v) if fmt.lower() == "rangelinear" else ("disparity", 1 - v)

@@ -27,7 +27,7 @@ from PIL import Image, ImageCms
 
 from bggan.errors import BgganError
 from bggan.files import atomic_output
-from bggan.images import HEIF_SUFFIXES, JPEG_QUALITY, UNREADABLE, heif_support
+from bggan.images import HEIF_SUFFIXES, JPEG_QUALITY, UNREADABLE, heif_support, upright
 
 #: Folder inputs: files with these suffixes (any case) are rendered; others are left alone.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", *HEIF_SUFFIXES)
@@ -99,14 +99,6 @@ def _read_png16(path: Path) -> np.ndarray:
         raise BgganError(f"{path}: not a readable image ({e})") from None
 
 
-def _upright(array: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation (1-8) to ``(H, W, ...)``: the picture as the camera showed it."""
-    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
-    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
-
-
 def _srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -175,8 +167,8 @@ def read_photo(path: str | os.PathLike) -> Photo:
         raise BgganError(f"{path}: refused, {e}") from None
     except UNREADABLE as e:
         raise BgganError(f"{path}: not a readable image ({e})") from None
-    rgb = _upright(rgb, orientation)
-    alpha = None if alpha is None else _upright(alpha, orientation)
+    rgb = upright(rgb, orientation)
+    alpha = None if alpha is None else upright(alpha, orientation)
     if orientation != 1:
         exif[_ORIENTATION] = 1
     h, w = rgb.shape[:2]
