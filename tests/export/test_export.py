@@ -236,7 +236,7 @@ def test_a_generator_with_the_aperture_as_input_exports_with_two_inputs_at_every
     assert list(image["shape"]) == [1, 64, 96, 3] and list(strength["shape"]) == [1, 1, 1, 1]
     # the strength input matters: the same photo at f/1.4 and with no blur differs
     x = np.random.default_rng(0).uniform(-1, 1, (1, 64, 96, 3)).astype(np.float32)
-    outs = [run_tflite(tmp_path / "out" / "model_float32.tflite", x, strengths=np.array([s], np.float32))
+    outs = [run_tflite(tmp_path / "out" / "model_float32.tflite", x, conditions=np.array([s], np.float32))
             for s in (0.0, 1.8 / 1.4)]
     assert np.abs(outs[0] - outs[1]).mean() > 0.01
     if gate:  # no blur gives the photo back
@@ -247,7 +247,7 @@ def test_a_generator_with_the_aperture_as_input_exports_with_two_inputs_at_every
         from bggan.export.tf_model import write_tflite
 
         write_tflite(tmp_path / "out" / "saved_model", tmp_path / "int8.tflite", "int8", calibration_samples(
-            np.repeat(x, 4, axis=0), conditional=True))
+            np.repeat(x, 4, axis=0), condition))
         for s, fp32 in zip((0.0, 1.8 / 1.4), outs, strict=True):
-            y = run_tflite(tmp_path / "int8.tflite", x, strengths=np.array([s], np.float32))
+            y = run_tflite(tmp_path / "int8.tflite", x, conditions=np.array([s], np.float32))
             assert np.abs(y - fp32).mean() < 0.5 * np.abs(outs[0] - outs[1]).mean()  # follows the strength

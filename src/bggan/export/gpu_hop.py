@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bggan.errors import ExportFailed
-from bggan.export.onnx_file import split_inputs, strength_input
+from bggan.export.onnx_file import condition_input, split_inputs
 from bggan.export.parity import Parity, compare
 from bggan.litert_gpu import GpuCompileFailed, GpuModel, GpuRuntime, GpuRuntimeMissing, find_runtime
 
@@ -53,7 +53,7 @@ class GpuHop:
 
 
 def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: str,
-            thresholds: dict[str, float], log=print, strengths: np.ndarray | None = None) -> GpuHop:
+            thresholds: dict[str, float], log=print, conditions: np.ndarray | None = None) -> GpuHop:
     """Run ``files`` on the GPU accelerator at both precisions and compare with ``reference``.
 
     Args:
@@ -62,7 +62,8 @@ def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: 
         mode: ``"auto"`` (skipped, with the reason, when there is no runtime or no Vulkan device),
             ``"required"`` (then that fails the export) or ``"off"``.
         thresholds: minimum PSNR (dB) by precision, ``{"fp32": 60, "fp16": 40}``.
-        strengths: ``(N,)``, one per image, for a model with the aperture as an input (its ``1x1x1x1`` input).
+        conditions: one per image for a model with a second input (:mod:`bggan.export.runners`): ``(N,)``
+            strengths or ``(N, H, W)`` defocus maps.
 
     Raises:
         ExportFailed: a judged file was refused, not fully accelerated or below its threshold; or
@@ -76,7 +77,7 @@ def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: 
         for path in files:
             for precision in PRECISIONS:
                 hop.runs.append(_run_one(runtime, path, precision, images, reference, thresholds, hop, log,
-                                         strengths))
+                                         conditions))
     except GpuRuntimeMissing as e:
         if mode == "required":
             raise ExportFailed(f"the GPU hop is required (gpu=required) but {e}") from None
@@ -85,16 +86,16 @@ def gpu_hop(files: list[Path], images: np.ndarray, reference: np.ndarray, mode: 
     return hop
 
 
-def _feed(model: GpuModel, image: np.ndarray, strength: float | None) -> dict[str, np.ndarray] | np.ndarray:
-    """One image ``(H, W, 3)`` as the model's input, with its strength in the ``1x1x1x1`` input if there is one."""
-    if strength is None:
+def _feed(model: GpuModel, image: np.ndarray, condition) -> dict[str, np.ndarray] | np.ndarray:
+    """One image ``(H, W, 3)`` as the model's input, with its strength or defocus map in the second input if any."""
+    if condition is None:
         return image[None]
-    name, strength_name = split_inputs({n: spec["shape"] for n, spec in model.inputs.items()})
-    return {name: image[None], strength_name: strength_input(strength)}
+    name, second = split_inputs({n: spec["shape"] for n, spec in model.inputs.items()})
+    return {name: image[None], second: condition_input(condition, nhwc=True)}
 
 
 def _run_one(runtime: GpuRuntime, path: Path, precision: str, images: np.ndarray, reference: np.ndarray,
-             thresholds: dict[str, float], hop: GpuHop, log, strengths: np.ndarray | None = None) -> GpuRun:
+             thresholds: dict[str, float], hop: GpuHop, log, conditions: np.ndarray | None = None) -> GpuRun:
     judged = path.name.startswith("model_float")
     run = GpuRun(path.name, precision, judged)
     try:
@@ -113,7 +114,7 @@ def _run_one(runtime: GpuRuntime, path: Path, precision: str, images: np.ndarray
         else:
             outputs = []
             for i, image in enumerate(images):
-                (y,) = model.run(_feed(model, image, None if strengths is None else float(strengths[i]))).values()
+                (y,) = model.run(_feed(model, image, None if conditions is None else conditions[i])).values()
                 outputs.append(y[0])
                 if i == 0:
                     run.first_run_s = round(model.last_run_s, 2)

@@ -46,14 +46,15 @@ def conv_same(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor | None = No
 
 
 def conv_split(parts: list[torch.Tensor], conv: nn.Conv2d | nn.ConvTranspose2d,
-               negated_last: bool = False) -> torch.Tensor:
+               negated_last: bool = False, weight: torch.Tensor | None = None) -> torch.Tensor:
     """``conv(torch.cat(parts, 1))`` as one convolution per part, combined with Sub (see :func:`residual`).
 
     ``conv(cat(a, b)) == conv(a, K_a) - conv(b, -K_b)``; the bias goes to the first part. ``negated_last``: the
-    last part is given as its negative, ``-b`` (then ``- conv(-b, K_b)``).
+    last part is given as its negative, ``-b`` (then ``- conv(-b, K_b)``). ``weight``: used instead of
+    ``conv.weight`` (a copy with some input channels scaled, say).
     """
     transposed = isinstance(conv, nn.ConvTranspose2d)
-    kernels = conv.weight.split([int(p.shape[1]) for p in parts], dim=0 if transposed else 1)
+    kernels = (conv.weight if weight is None else weight).split([int(p.shape[1]) for p in parts], dim=0 if transposed else 1)
     out = None
     for i, (part, kernel) in enumerate(zip(parts, kernels, strict=True)):
         bias = conv.bias if i == 0 else None
@@ -93,6 +94,36 @@ def negated_strength_map(x: torch.Tensor, strength: torch.Tensor) -> torch.Tenso
     return F.conv2d(x, x.new_zeros(1, x.shape[1], 1, 1)) - strength
 
 
+def rough_body(stage: nn.Module, y: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+    """Stage 1 (:class:`~bggan.models.glassnet.RoughStage`) after its first convolution: ``y`` is that convolution's
+    ReLU output ``(1, c, H, W)``; returns the decoder's output ``(1, c, H, W)``, before the stage's head and output
+    convolution."""
+    for layer in stage.encoder[1:]:
+        y = F.relu(conv_same(y, layer[0]))
+    e4 = y
+    for block in stage.res:
+        y = residual(y, block, strength)
+    y = F.relu(conv_split([y, e4], stage.decoder[0][0]))
+    for layer in stage.decoder[1:]:
+        y = F.relu(F.conv_transpose2d(y, layer[0].weight, layer[0].bias, layer[0].stride, layer[0].padding))
+    return y
+
+
+def refine_body(stage: nn.Module, y: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+    """Stage 2 (:class:`~bggan.models.glassnet.RefineStage`) after its first convolution (``y``, its ReLU output):
+    returns the output convolution's ``(1, 3, H, W)``, before the tanh."""
+    feats = [y]
+    for layer in stage.encoder[1:]:
+        y = F.relu(conv_same(y, layer[0]))
+        feats.append(y)
+    y = F.relu(conv_same(y, stage.bridge[0]))
+    for block in stage.res:
+        y = residual(y, block, strength)
+    for up, skip in zip(stage.decoder, feats[:0:-1], strict=True):
+        y = F.relu(conv_split([skip, y], up[0]))
+    return conv_same(y, stage.out)
+
+
 class ExportGraph(nn.Module):
     """A GlassNet's final output at a fixed size, in conversion-friendly ops (see module doc).
 
@@ -118,30 +149,12 @@ class ExportGraph(nn.Module):
         rough_stage, refine_stage = self.generator.rough, self.generator.refine
         channel = self.condition == "channel"
         s_map = negated_strength_map(x, strength) if channel else None
-        y = F.relu(conv_split([x, s_map], rough_stage.encoder[0][0], negated_last=True)) if channel else x
-        for layer in rough_stage.encoder[1:] if channel else rough_stage.encoder:
-            y = F.relu(conv_same(y, layer[0]))
-        e4 = y
-        for block in rough_stage.res:
-            y = residual(y, block, strength)
-        y = F.relu(conv_split([y, e4], rough_stage.decoder[0][0]))
-        for layer in rough_stage.decoder[1:]:
-            y = F.relu(F.conv_transpose2d(y, layer[0].weight, layer[0].bias, layer[0].stride, layer[0].padding))
-        rough = torch.tanh(conv_same(y, rough_stage.out))
-
-        feats = []
-        y = F.relu(conv_split([rough, x - rough, *([s_map] if channel else [])], refine_stage.encoder[0][0],
-                              negated_last=channel))
-        feats.append(y)
-        for layer in refine_stage.encoder[1:]:
-            y = F.relu(conv_same(y, layer[0]))
-            feats.append(y)
-        y = F.relu(conv_same(y, refine_stage.bridge[0]))
-        for block in refine_stage.res:
-            y = residual(y, block, strength)
-        for up, skip in zip(refine_stage.decoder, feats[:0:-1], strict=True):
-            y = F.relu(conv_split([skip, y], up[0]))
-        out = torch.tanh(conv_same(y, refine_stage.out))
+        first = conv_split([x, s_map], rough_stage.encoder[0][0], negated_last=True) if channel \
+            else conv_same(x, rough_stage.encoder[0][0])
+        rough = torch.tanh(conv_same(rough_body(rough_stage, F.relu(first), strength), rough_stage.out))
+        first = conv_split([rough, x - rough, *([s_map] if channel else [])], refine_stage.encoder[0][0],
+                           negated_last=channel)
+        out = torch.tanh(refine_body(refine_stage, F.relu(first), strength))
         if self.gate_scale is None:
             return out
         share = torch.tanh(strength * x.new_full((1, 3, 1, 1), self.gate_scale))  # (1, 3, 1, 1), as FiLM's gamma

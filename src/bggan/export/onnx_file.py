@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bggan.export.depth_graph import DepthExportGraph
 from bggan.export.graph import ExportGraph
 
 OPSET = 18
@@ -32,6 +33,8 @@ INPUT_NAME, OUTPUT_NAME = "image", "bokeh"
 #: The second input of a generator with the aperture as an input: ``1x1x1x1`` float32, ``1.8 / f-number``.
 STRENGTH_NAME = "strength"
 STRENGTH_SHAPE = (1, 1, 1, 1)
+#: The second input of a depth-aware generator: its defocus map, signed px, ``1x1xHxW`` (NCHW) or ``1xHxWx1`` (NHWC).
+DEFOCUS_NAME = "defocus"
 
 
 def strength_input(strength: float) -> np.ndarray:
@@ -39,24 +42,51 @@ def strength_input(strength: float) -> np.ndarray:
     return np.full(STRENGTH_SHAPE, strength, np.float32)
 
 
+def condition_input(condition: float | np.ndarray, nhwc: bool) -> np.ndarray:
+    """One image's second input: a strength (a number) as :func:`strength_input`, or a defocus map ``(H, W)`` as
+    ``(1, H, W, 1)`` (``nhwc``: TensorFlow, TFLite) or ``(1, 1, H, W)`` (PyTorch, ONNX), float32."""
+    c = np.asarray(condition, np.float32)
+    if c.ndim == 0:
+        return strength_input(float(c))
+    if c.ndim != 2:
+        raise ValueError(f"a defocus map is (H, W), got {c.shape}")
+    return c[None, :, :, None] if nhwc else c[None, None]
+
+
 def split_inputs(shapes: dict[str, list[int]]) -> tuple[str, str | None]:
-    """``(image input, strength input or None)`` of an exported model by input name -> shape, the strength told
-    apart by its shape (converters rename inputs; the shape stays).
+    """``(image input, second input or None)`` of an exported model by input name -> shape: the image is the largest
+    input; the second, a ``1x1x1x1`` strength or a one-channel defocus map of the image's size (converters rename
+    inputs and change their layout; the sizes stay).
 
     Raises:
-        ValueError: not one image input and at most one strength input.
+        ValueError: not one image input and at most one strength or defocus input.
     """
-    strength = [name for name, shape in shapes.items() if tuple(shape) == STRENGTH_SHAPE]
-    image = [name for name in shapes if name not in strength]
-    if len(image) != 1 or len(strength) > 1:
-        raise ValueError(f"expected an image input and at most one 1x1x1x1 strength input, got "
+    sizes = {name: int(np.prod(shape)) for name, shape in shapes.items()}
+    names = sorted(sizes, key=sizes.get, reverse=True)
+    second = names[1] if len(names) == 2 else None
+    if not 1 <= len(names) <= 2 or (second is not None and tuple(shapes[second]) != STRENGTH_SHAPE
+                                    and 3 * sizes[second] != sizes[names[0]]):
+        raise ValueError(f"expected an image input and at most one 1x1x1x1 strength or one-channel defocus input, got "
                          f"{[list(shape) for shape in shapes.values()]}")
-    return image[0], (strength[0] if strength else None)
+    return names[0], second
 
 
-def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
+def example_inputs(graph: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``{input name: example}`` of an export graph at its fixed size: the image ``1x3xHxW``, and the strength
+    ``1x1x1x1`` or the defocus map ``1x1xHxW`` of a generator that takes one."""
+    h, w = graph.height, graph.width
+    inputs = {INPUT_NAME: torch.zeros(1, 3, h, w)}
+    if graph.condition == "defocus":
+        inputs[DEFOCUS_NAME] = torch.ones(1, 1, h, w)
+    elif graph.condition is not None:
+        inputs[STRENGTH_NAME] = torch.ones(STRENGTH_SHAPE)
+    return inputs
+
+
+def write_onnx(graph: ExportGraph | DepthExportGraph, path: Path) -> list[dict]:
     """Export ``graph`` at its fixed size into ``path`` (ONNX, opset 18, NCHW ``1x3xHxW`` float32, and ``strength``
-    ``1x1x1x1`` float32 for a generator with the aperture as an input).
+    ``1x1x1x1`` float32 for a generator with the aperture as an input, or ``defocus`` ``1x1xHxW`` float32 for a
+    depth-aware one).
 
     Returns:
         onnx2tf op replacements (``param_replacement_file`` entries), one per ConvTranspose.
@@ -64,11 +94,10 @@ def write_onnx(graph: ExportGraph, path: Path) -> list[dict]:
     import onnx
     import onnxsim
 
-    example = (torch.zeros(1, 3, graph.height, graph.width),) + ((torch.ones(STRENGTH_SHAPE),) if graph.condition else ())
-    names = [INPUT_NAME] + ([STRENGTH_NAME] if graph.condition else [])
+    inputs = example_inputs(graph)
     with torch.no_grad(), _exporter_quiet():
-        torch.onnx.export(graph, example, str(path), dynamo=True, opset_version=OPSET, verbose=False,
-                          input_names=names, output_names=[OUTPUT_NAME], external_data=False)
+        torch.onnx.export(graph, tuple(inputs.values()), str(path), dynamo=True, opset_version=OPSET, verbose=False,
+                          input_names=list(inputs), output_names=[OUTPUT_NAME], external_data=False)
     model, ok = onnxsim.simplify(onnx.load(str(path)))
     if not ok:
         raise RuntimeError("onnxsim could not validate the simplified graph")

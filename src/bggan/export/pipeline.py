@@ -92,9 +92,6 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
     from bggan.models import load_generator
 
     generator = load_generator(cfg.weights, prefer_ema=cfg.ema)  # BgganError for anything not a generator
-    if generator.takes_defocus:
-        raise BgganError(f"{cfg.weights}: a depth-aware generator (condition=defocus) has no export yet; render it "
-                         "with bggan-render PHOTO --depth FILE")
     new_parent = not out.parent.exists()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +123,9 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
 def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     import time
 
+    from bggan.export.depth_graph import DepthExportGraph
     from bggan.export.graph import FP16_MAX, ExportGraph, SquaredDeviationPeak
-    from bggan.export.inputs import export_images, to_model_nhwc
+    from bggan.export.inputs import export_depths, export_images, to_model_nhwc
     from bggan.export.onnx_file import onnx_op_census, write_onnx
     from bggan.export.runners import run_onnx, run_saved_model, run_tflite, run_torch
     from bggan.export.tf_model import onnx2tf_samples, onnx_to_keras, save_saved_model, write_tflite
@@ -147,19 +145,26 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
 
     with meter.step("images"):
         n_images = max(cfg.parity_images, cfg.calibration_count if cfg.int8 else 0)
-        images = export_images(n_images, h, w, cfg.calibration_dir, cfg.seed)
-        x, strengths = parity_inputs(to_model_nhwc(images[:cfg.parity_images]), generator.condition is not None)
+        depths = None
+        if generator.takes_defocus:
+            images, depths = export_depths(n_images, h, w, cfg.calibration_dir, cfg.seed)
+        else:
+            images = export_images(n_images, h, w, cfg.calibration_dir, cfg.seed)
+        x, conditions = parity_inputs(to_model_nhwc(images[:cfg.parity_images]), generator.condition,
+                                      None if depths is None else depths[:cfg.parity_images])
     source = cfg.calibration_dir or f"synthetic pairs, seeds {cfg.seed}..{cfg.seed + n_images - 1}"
+    f_numbers = ", ".join(aperture_label(f) for f in PARITY_F_NUMBERS)
     log(f"[1/6] {len(images)} image(s) at {h}x{w} from {source}"
-        + (f"; each at {', '.join(aperture_label(f) for f in PARITY_F_NUMBERS)} (the aperture is an input)"
-           if strengths is not None else ""))
+        + (f"; each at {f_numbers} (the aperture is an input)" if generator.takes_aperture else "")
+        + (f"; each with its defocus map at {f_numbers} ({'the scene' if cfg.calibration_dir is None else 'a ground plane'}"
+           "'s depth, focused on the subject)" if generator.takes_defocus else ""))
 
     with meter.step("pytorch"):
         with SquaredDeviationPeak(generator) as peak:
-            reference = run_torch(generator, x, strengths)
+            reference = run_torch(generator, x, conditions)
         result.squared_deviation_max = peak.value
-        graph = ExportGraph(generator, h, w)
-        check(compare("export graph (pool norm, no concat)", reference, run_torch(graph, x, strengths),
+        graph = (DepthExportGraph if generator.takes_defocus else ExportGraph)(generator, h, w)
+        check(compare("export graph (pool norm, no concat)", reference, run_torch(graph, x, conditions),
                       thresholds["float32"]))
         if result.squared_deviation_max > FP16_MAX:
             log(f"  warning: a normalization's squared deviation reaches {result.squared_deviation_max:.4g} here, past "
@@ -172,17 +177,17 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
         result.onnx_ops = onnx_op_census(onnx_path)
         if "InstanceNormalization" in result.onnx_ops or "AveragePool" not in result.onnx_ops:
             raise ExportFailed(f"model.onnx: normalization is not in average-pool form ({result.onnx_ops})")
-        check(compare("onnx (onnxruntime)", reference, run_onnx(onnx_path, x, strengths=strengths),
+        check(compare("onnx (onnxruntime)", reference, run_onnx(onnx_path, x, conditions=conditions),
                       thresholds["float32"]))
 
     log("[3/6] ONNX -> TensorFlow SavedModel (onnx2tf, NHWC)")
     saved_model = staging / "saved_model"
     with meter.step("tensorflow"):
         keras_model = onnx_to_keras(onnx_path, replacements, staging / "work", onnx2tf_samples(images))
-        save_saved_model(keras_model, saved_model, h, w, strength=strengths is not None)
+        save_saved_model(keras_model, saved_model, h, w, generator.condition)
         del keras_model
         shutil.rmtree(staging / "work", ignore_errors=True)
-        check(compare("saved_model", reference, run_saved_model(saved_model, x, strengths), thresholds["float32"]))
+        check(compare("saved_model", reference, run_saved_model(saved_model, x, conditions), thresholds["float32"]))
 
     kinds = ["float32", "float16"] + (["int8_dynamic_range"] if cfg.int8_dynamic_range else []) \
         + (["int8"] if cfg.int8 else [])
@@ -191,9 +196,11 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     for kind in kinds:
         path = staging / f"model_{kind}.tflite"
         with meter.step(f"tflite_{kind}"):
-            calibration = to_model_nhwc(images[:cfg.calibration_count]) if kind == "int8" else ()
-            write_tflite(saved_model, path, kind, calibration_samples(calibration, strengths is not None))
-            y = run_tflite(path, x, cfg.threads, strengths)
+            calibration = calibration_samples(to_model_nhwc(images[:cfg.calibration_count]), generator.condition,
+                                              None if depths is None else depths[:cfg.calibration_count]) \
+                if kind == "int8" else ()
+            write_tflite(saved_model, path, kind, calibration)
+            y = run_tflite(path, x, cfg.threads, conditions)
             if kind == "float32":
                 tflite_float32 = y
             check(compare(path.name, reference, y, thresholds.get(kind)))
@@ -212,7 +219,7 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     log("[6/6] LiteRT's GPU accelerator, no CPU fallback (fp32 and fp16)")
     with meter.step("gpu"):
         result.gpu = gpu_hop([staging / name for name in result.tflite], x, reference, cfg.gpu,
-                             {"fp32": cfg.min_psnr_gpu_fp32, "fp16": cfg.min_psnr_gpu_fp16}, log, strengths)
+                             {"fp32": cfg.min_psnr_gpu_fp32, "fp16": cfg.min_psnr_gpu_fp16}, log, conditions)
         if result.gpu.status == "ran":
             kind = "a software GPU: its timings are not a phone's" if result.gpu.software else "a GPU"
             log(f"  adapter: {result.gpu.adapter} ({kind})")
@@ -221,21 +228,33 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     return result
 
 
-def parity_inputs(images: np.ndarray, conditional: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """The parity inputs: ``images`` ``(N, H, W, 3)`` as they are, or for a generator with the aperture as an
-    input each of them at every f-number of :data:`PARITY_F_NUMBERS`, with those strengths ``(N * K,)``."""
-    if not conditional:
+def parity_inputs(images: np.ndarray, condition: str | None, depths: list | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The parity inputs and their conditions: ``images`` ``(N, H, W, 3)`` as they are (no condition); for a generator
+    with the aperture as an input each of them at every f-number of :data:`PARITY_F_NUMBERS` with those strengths
+    ``(N * K,)``; for a depth-aware one (``condition="defocus"``) each with its defocus map at each of those f-numbers,
+    ``(N * K, H, W)``, from ``depths`` (:func:`~bggan.export.inputs.export_depths`)."""
+    from bggan.export.inputs import defocus_maps
+
+    if condition is None:
         return images, None
+    if condition == "defocus":
+        return np.repeat(images, len(PARITY_F_NUMBERS), axis=0), defocus_maps(depths, PARITY_F_NUMBERS)
     strengths = np.array([strength_for(f) for f in PARITY_F_NUMBERS], np.float32)
     return np.repeat(images, len(strengths), axis=0), np.tile(strengths, len(images))
 
 
-def calibration_samples(images: np.ndarray, conditional: bool) -> list:
-    """int8 calibration inputs: each image ``(1, H, W, 3)``, or for two inputs ``{image, strength}`` with the
-    strengths spread over :data:`PARITY_F_NUMBERS` in turn."""
-    from bggan.export.onnx_file import INPUT_NAME, STRENGTH_NAME, strength_input
+def calibration_samples(images: np.ndarray, condition: str | None, depths: list | None = None) -> list:
+    """int8 calibration inputs: each image ``(1, H, W, 3)``, or for two inputs ``{image, second input}`` with the
+    f-numbers of :data:`PARITY_F_NUMBERS` in turn (the strength, or the defocus map of ``depths``)."""
+    from bggan.export.inputs import defocus_maps
+    from bggan.export.onnx_file import DEFOCUS_NAME, INPUT_NAME, STRENGTH_NAME, condition_input, strength_input
 
-    if not conditional:
+    if condition is None:
         return [image[None] for image in images]
-    return [{INPUT_NAME: image[None], STRENGTH_NAME: strength_input(strength_for(
-        PARITY_F_NUMBERS[i % len(PARITY_F_NUMBERS)]))} for i, image in enumerate(images)]
+    f_numbers = [PARITY_F_NUMBERS[i % len(PARITY_F_NUMBERS)] for i in range(len(images))]
+    if condition == "defocus":
+        return [{INPUT_NAME: image[None], DEFOCUS_NAME: condition_input(defocus_maps([depth], (f,))[0], nhwc=True)}
+                for image, depth, f in zip(images, depths, f_numbers, strict=True)]
+    return [{INPUT_NAME: image[None], STRENGTH_NAME: strength_input(strength_for(f))}
+            for image, f in zip(images, f_numbers, strict=True)]

@@ -1,7 +1,8 @@
 """Run each exported model on a batch of images, one image at a time (every model has batch 1).
 
 Every runner takes and returns NHWC float32 ``(N, H, W, 3)`` arrays in [-1, 1], so outputs compare directly; for a
-model with the aperture as an input, also one strength per image, ``(N,)`` float32 (``1.8 / f-number``).
+model with a second input, also its ``conditions``, one per image: ``(N,)`` strengths (``1.8 / f-number``) for the
+aperture as an input, ``(N, H, W)`` defocus maps (signed px) for a depth-aware model.
 """
 
 from __future__ import annotations
@@ -11,24 +12,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, split_inputs, strength_input
+from bggan.export.onnx_file import DEFOCUS_NAME, INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, condition_input, split_inputs
 
 
-def _strengths(images: np.ndarray, strengths: np.ndarray | None) -> list[np.ndarray | None]:
-    """One ``(1, 1, 1, 1)`` float32 strength per image, or ``None`` for each."""
-    if strengths is None:
+def per_image(images: np.ndarray, conditions: np.ndarray | None) -> list:
+    """``conditions`` split per image (a strength, or an ``(H, W)`` map), or ``None`` for each image."""
+    if conditions is None:
         return [None] * len(images)
-    return [strength_input(s) for s in np.asarray(strengths, np.float32).reshape(len(images))]
+    conditions = np.asarray(conditions, np.float32)
+    if len(conditions) != len(images):
+        raise ValueError(f"{len(conditions)} conditions for {len(images)} images")
+    return list(conditions)
 
 
-def run_torch(model: torch.nn.Module, images: np.ndarray, strengths: np.ndarray | None = None) -> np.ndarray:
-    """``model(x[, strength])`` for NCHW models (run channels_last: same numbers, faster on CPU); a GlassNet's
+def condition_name(condition) -> str:
+    """The ONNX / SavedModel input name of a condition: :data:`STRENGTH_NAME` or :data:`DEFOCUS_NAME`."""
+    return STRENGTH_NAME if np.ndim(condition) == 0 else DEFOCUS_NAME
+
+
+def run_torch(model: torch.nn.Module, images: np.ndarray, conditions: np.ndarray | None = None) -> np.ndarray:
+    """``model(x[, condition])`` for NCHW models (run channels_last: same numbers, faster on CPU); a GlassNet's
     ``(final, rough)`` gives ``final``."""
     outs = []
     with torch.no_grad():
-        for image, s in zip(images, _strengths(images, strengths), strict=True):
+        for image, c in zip(images, per_image(images, conditions), strict=True):
             x = torch.from_numpy(image).permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
-            y = model(x) if s is None else model(x, torch.from_numpy(s))
+            y = model(x) if c is None else model(x, torch.from_numpy(condition_input(c, nhwc=False)))
             y = y[0] if isinstance(y, tuple) else y
             outs.append(y[0].permute(1, 2, 0).numpy())
     return np.stack(outs)
@@ -45,24 +54,28 @@ def onnx_session(path: Path, threads: int = 0, arena: bool = True):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(path: Path, images: np.ndarray, threads: int = 0, strengths: np.ndarray | None = None) -> np.ndarray:
+def run_onnx(path: Path, images: np.ndarray, threads: int = 0, conditions: np.ndarray | None = None) -> np.ndarray:
     session = onnx_session(path, threads, arena=False)  # a one-off parity run inside the export's memory budget
     outs = []
-    for image, s in zip(images, _strengths(images, strengths), strict=True):
-        feed = {INPUT_NAME: image.transpose(2, 0, 1)[None], **({STRENGTH_NAME: s} if s is not None else {})}
+    for image, c in zip(images, per_image(images, conditions), strict=True):
+        feed = {INPUT_NAME: image.transpose(2, 0, 1)[None]}
+        if c is not None:
+            feed[condition_name(c)] = condition_input(c, nhwc=False)
         outs.append(session.run([OUTPUT_NAME], feed)[0][0].transpose(1, 2, 0))
     return np.stack(outs)
 
 
-def run_saved_model(path: Path, images: np.ndarray, strengths: np.ndarray | None = None) -> np.ndarray:
+def run_saved_model(path: Path, images: np.ndarray, conditions: np.ndarray | None = None) -> np.ndarray:
     from bggan.quiet import import_tensorflow
 
     tf = import_tensorflow()
 
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     outs = []
-    for image, s in zip(images, _strengths(images, strengths), strict=True):
-        feed = {INPUT_NAME: tf.constant(image[None]), **({STRENGTH_NAME: tf.constant(s)} if s is not None else {})}
+    for image, c in zip(images, per_image(images, conditions), strict=True):
+        feed = {INPUT_NAME: tf.constant(image[None])}
+        if c is not None:
+            feed[condition_name(c)] = tf.constant(condition_input(c, nhwc=True))
         outs.append(serve(**feed)[OUTPUT_NAME].numpy()[0])
     return np.stack(outs)
 
@@ -80,21 +93,21 @@ def tflite_interpreter(path: Path, threads: int = 2):
 
 
 def tflite_inputs(interpreter) -> tuple[dict, dict | None]:
-    """The image input's and the strength input's details (``None``: a model without the aperture as an input),
-    told apart by shape (:func:`~bggan.export.onnx_file.split_inputs`)."""
+    """The image input's and the second input's details (a strength or a defocus map; ``None``: a model with one
+    input), told apart by size (:func:`~bggan.export.onnx_file.split_inputs`)."""
     details = {d["name"]: d for d in interpreter.get_input_details()}
-    image, strength = split_inputs({name: list(d["shape"]) for name, d in details.items()})
-    return details[image], (details[strength] if strength else None)
+    image, second = split_inputs({name: list(d["shape"]) for name, d in details.items()})
+    return details[image], (details[second] if second else None)
 
 
-def run_tflite(path: Path, images: np.ndarray, threads: int = 2, strengths: np.ndarray | None = None) -> np.ndarray:
+def run_tflite(path: Path, images: np.ndarray, threads: int = 2, conditions: np.ndarray | None = None) -> np.ndarray:
     interpreter = tflite_interpreter(path, threads)
-    (inp, strength), out = tflite_inputs(interpreter), interpreter.get_output_details()[0]
+    (inp, second), out = tflite_inputs(interpreter), interpreter.get_output_details()[0]
     outs = []
-    for image, s in zip(images, _strengths(images, strengths), strict=True):
+    for image, c in zip(images, per_image(images, conditions), strict=True):
         interpreter.set_tensor(inp["index"], image[None].astype(np.float32))
-        if s is not None:
-            interpreter.set_tensor(strength["index"], s)
+        if c is not None:
+            interpreter.set_tensor(second["index"], condition_input(c, nhwc=True))
         interpreter.invoke()
         outs.append(interpreter.get_tensor(out["index"])[0].copy())
     return np.stack(outs)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, STRENGTH_SHAPE
+from bggan.export.onnx_file import DEFOCUS_NAME, INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, STRENGTH_SHAPE
 from bggan.export.tflite_rewrite import unfuse_transpose_conv_activations
 from bggan.quiet import TENSORFLOW_NOISE, filtered_stderr, import_tensorflow
 
@@ -82,17 +82,19 @@ def onnx_to_keras(onnx_path: Path, replacements: list[dict], workdir: Path, samp
             raise RuntimeError(f"onnx2tf stopped (exit code {e.code}); its message is above") from None
 
 
-def save_saved_model(model, path: Path, height: int, width: int, strength: bool = False) -> None:
+def save_saved_model(model, path: Path, height: int, width: int, condition: str | None = None) -> None:
     """Write ``model`` as a SavedModel with one signature, ``serving_default``: ``image`` -> ``bokeh``,
-    both ``(1, H, W, 3)`` float32 in [-1, 1] (``strength``: also ``strength``, ``(1, 1, 1, 1)`` float32)."""
+    both ``(1, H, W, 3)`` float32 in [-1, 1]; a second input by the generator's ``condition``: ``defocus``
+    ``(1, H, W, 1)`` for ``"defocus"``, else ``strength`` ``(1, 1, 1, 1)``; none for ``None``."""
     tf = import_tensorflow()
 
     spec = tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME)
-    if strength:
-        specs = [spec, tf.TensorSpec(STRENGTH_SHAPE, tf.float32, name=STRENGTH_NAME)]
-        serve = tf.function(lambda image, strength: {OUTPUT_NAME: model([image, strength])}, input_signature=specs)
-    else:
+    if condition is None:
         serve = tf.function(lambda image: {OUTPUT_NAME: model(image)}, input_signature=[spec])
+    else:
+        second = tf.TensorSpec([1, height, width, 1], tf.float32, name=DEFOCUS_NAME) if condition == "defocus" \
+            else tf.TensorSpec(STRENGTH_SHAPE, tf.float32, name=STRENGTH_NAME)
+        serve = tf.function(lambda image, other: {OUTPUT_NAME: model([image, other])}, input_signature=[spec, second])
     root = tf.Module()
     root.serve = serve
     root.weights = list(model.variables)  # onnx2tf embeds weights as constants; kept in case a version does not

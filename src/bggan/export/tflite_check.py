@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Ops of the TFLite GPU delegate's supported list that an exported Glass-Net may contain
-#: (DEQUANTIZE: fp16 / int8 weights; QUANTIZE: the float ends of a full-integer model).
-GPU_OPS = frozenset({"ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEQUANTIZE", "MUL", "QUANTIZE", "RELU", "RSQRT",
-                     "SUB", "TANH", "TRANSPOSE_CONV"})
+#: (DEQUANTIZE: fp16 / int8 weights; QUANTIZE: the float ends of a full-integer model). A depth-aware one adds its
+#: blur stack's DEPTHWISE_CONV_2D and RESIZE_BILINEAR, its gate's MAX_POOL_2D and the sRGB curves' POW.
+GPU_OPS = frozenset({"ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "MAX_POOL_2D", "MUL",
+                     "POW", "QUANTIZE", "RELU", "RESIZE_BILINEAR", "RSQRT", "SUB", "TANH", "TRANSPOSE_CONV"})
 #: Ops that must not appear: layout copies and the reductions the average-pool normalization replaces.
 FORBIDDEN_OPS = frozenset({"TRANSPOSE", "MEAN", "SUM", "STRIDED_SLICE", "PAD", "CONCATENATION", "RESHAPE"})
 
