@@ -42,7 +42,8 @@ aperture-demo: $(VENV)/.export $(GPU_RUNTIME)/.ready
 
 ## the depth demo: a depth-aware Glass-Net (the photo and its defocus map in) trained on synthetic pairs with a phone's
 ## depth -> scored beside the classical renderer on held-out scenes and a real photo with measured depth -> pictures
-depth-demo: $(VENV)/.base
+## -> TFLite export with the defocus map as a second input, through the GPU hop -> the real photo rendered with it
+depth-demo: $(VENV)/.export $(GPU_RUNTIME)/.ready
 	$(VENV)/bin/bggan-depth-demo --out outputs/depth_demo --overwrite
 
 ## render the built-in test scene with a generator: make sample WEIGHTS=generator.safetensors

@@ -1,5 +1,5 @@
-"""bggan-depth-demo end to end on a tiny budget: every step runs, every aim is measured, a model trained this little
-is refused at the end (exit 1) with everything written."""
+"""bggan-depth-demo end to end on a tiny budget: every step runs (the export through the GPU hop included), every aim
+is measured, a model trained this little is refused at the end (exit 1) with everything written."""
 
 from __future__ import annotations
 
@@ -19,19 +19,23 @@ def test_the_depth_demo_trains_scores_and_draws_the_real_photo(tmp_path):
     result = subprocess.run([console_script("bggan-depth-demo"), "--out", str(out), "--epochs", "1", "--pairs", "12",
                              "--test-scenes", "2", "--control-scenes", "1", "--size", "96x144"],
                             capture_output=True, text=True, check=False)
-    for step in range(1, 6):
-        assert f"[{step}/5]" in result.stdout, result.stderr[-3000:]
+    for step in range(1, 7):
+        assert f"[{step}/6]" in result.stdout, result.stderr[-3000:]
     listed = listed_artifacts(result.stdout)
-    assert len(listed) == 9 and all(Path(p).exists() for p in listed)
+    assert len(listed) == 12 and all(Path(p).exists() for p in listed)
     assert (out / "generator.safetensors").is_file() and listed[1] == str(out / "generator.safetensors")
     aims = (out / "aims.md").read_text()
-    assert aims.count("| yes |") + aims.count("| NO |") == 11  # every aim measured
+    assert aims.count("| yes |") + aims.count("| NO |") == 15  # every aim measured
+    # the export holds by construction, trained or not: parity at every hop, the photo back at zero defocus, the GPU
+    assert re.search(r"\| export: every hop's parity .*\| yes \|", aims)
+    assert re.search(r"\| export: zero defocus returns the photo exactly .*\| 0 \| 0 \| yes \|", aims)
+    assert re.search(r"\| export: fully accelerated on the GPU .*\| 4 \| all \| yes \|", aims)
     # no blur returns the photo and the control ranks every f-number, by construction, even untrained
     assert re.search(r"\| control: no blur returns the photo \(PSNR, 100 = exact\) \| 100 \| exact \| yes \|", aims)
     assert "| clean | model |" in (out / "synthetic.md").read_text()
     assert "| 8x_8_bit | model |" in (out / "real.md").read_text()
     if result.returncode == 1:  # one epoch on 4 pairs may or may not meet the aims; a miss is one line
-        assert re.fullmatch(r"bggan-depth-demo: error: \d+ of 11 aims missed \(see .*aims.md\): .*",
+        assert re.fullmatch(r"bggan-depth-demo: error: \d+ of 15 aims missed \(see .*aims.md\): .*",
                             result.stderr.strip().splitlines()[-1])
     else:
         assert result.returncode == 0, result.stderr[-3000:]

@@ -8,10 +8,13 @@
    per band of the true defocus, beside the classical renderer, with the true depth and each corruption;
 4. the control: held-out scenes at no blur and f/16 ... f/1.4 (:mod:`bggan.evaluate.control`);
 5. pictures of the real photo: photo | classical with an 8x smaller 8-bit depth | the model with it | the model with
-   the true depth, and strips of focus points and f-numbers.
+   the true depth, and strips of focus points and f-numbers;
+6. ``bggan-export`` with two inputs (image, defocus map) at the pairs' size: parity at every hop at no blur, f/8,
+   f/2.8 and f/1.4 on held-out scenes, the op rules, LiteRT's GPU accelerator at fp32 and fp16; then
+   ``bggan-render --backend tflite --depth`` renders the real photo in tiles with the TFLite model.
 
 The final generator is ``OUT/generator.safetensors``. Exit code 1 when an aim is missed (``aims.md`` lists them,
-measured against wanted); everything is written first. Its export to TFLite is not built yet.
+measured against wanted); everything is written first. Step 6 needs the export extra (skipped, and said, without it).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bggan.cli.demo import (
     compose,
     demo_parser,
     demo_size,
+    missing_export_extra,
     prepare_folder,
     quiet_known_warnings,
     size_overrides,
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from bggan.train import build, train
 
     precision = training_precision(args.precision)
-    say = Steps(time.perf_counter())
+    say = Steps(time.perf_counter(), total=6)
     say.step(f"pretrain: depth-aware small Glass-Net, pairs at their own f-number and focus, a phone's depth, "
              f"{args.epochs} epochs ({precision})  ->  {out / 'pretrain'}")
     cfg = compose(["experiment=depth_demo", "name=depth_demo/pretrain", "trainer.enable_model_summary=false",
@@ -91,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     aims += real_aim_rows
     aims += control_step(say, model, pairs, args.control_scenes, out, artifacts)
     pictures_step(say, model, real, out, artifacts)
+    missing = missing_export_extra()
+    if missing:
+        print(f"\n[6/6] skipped: {missing}")
+    else:
+        aims += export_step(say, generator, tuple(pairs.size), pairs.n + pairs.seed + 1000, real, out, artifacts)
 
     from bggan.evaluate.depth_aware import aims_table
 
@@ -195,6 +204,58 @@ def pictures_step(say: Steps, model, real, out: Path, artifacts: dict) -> None:
         [at(REAL_FOCUS_M, f) for f in APERTURE_STRIP], [aperture_label(f) for f in APERTURE_STRIP]))
     artifacts.update({"real photo comparison": out / "real_comparison.png", "focus strip": out / "real_focus.png",
                       "aperture strip": out / "real_apertures.png"})
+
+
+def export_step(say: Steps, generator: Path, size: tuple[int, int], seed: int, real, out: Path,
+                artifacts: dict) -> list:
+    """Step 6 through the commands' own code: bggan-export (its parity scenes held out: seeds from ``seed``), then
+    bggan-render --backend tflite --depth on the real photo, compared with the PyTorch model's render of it."""
+    import numpy as np
+    from PIL import Image
+
+    from bggan.cli import render as render_cli
+    from bggan.data.defocus import Lens
+    from bggan.data.depth_bokeh import signed_coc
+    from bggan.evaluate.depth_aware import real_bands
+    from bggan.export import ExportConfig, export
+    from bggan.images import write_rgb
+
+    h, w = size
+    say.step(f"export: {generator.name} with two inputs (image, defocus map) -> ONNX -> TF -> TFLite at {h}x{w}, "
+             f"LiteRT's GPU accelerator  ->  {out / 'export'}")
+    result = export(ExportConfig(weights=str(generator), out=str(out / "export"), size=(h, w), seed=seed,
+                                 parity_images=2), log=lambda line: print(f"  {line}"))
+    gpu = [run for run in result.gpu.runs if run.file.startswith("model_float")]
+    if result.gpu.status != "ran":
+        print(f"LiteRT's GPU accelerator: skipped ({result.gpu.reason})")
+
+    (scene, _) = real
+    folder = out / "real_tflite"
+    folder.mkdir()
+    write_rgb(folder / "motorcycle.png", scene.photo)
+    np.save(folder / "motorcycle_depth.npy", scene.filled_depth().astype(np.float32))
+    render_args = [str(folder / "motorcycle.png"), "--weights", str(result.out), "--backend", "tflite", "--depth",
+                   str(folder / "motorcycle_depth.npy"), "--focus", str(REAL_FOCUS_M), "--focal-length",
+                   str(REAL_FOCAL_MM), "--aperture", str(REAL_F_NUMBER), "--out", str(folder / "rendered")]
+    print("$ bggan-render " + " ".join(render_args))
+    if render_cli.main(render_args) != 0:
+        raise TrainingFailed("bggan-render failed (see above)")
+    rendered = np.asarray(Image.open(folder / "rendered" / "motorcycle.png"))
+    true_coc = signed_coc(scene.filled_depth(), REAL_FOCUS_M, Lens(REAL_FOCAL_MM, REAL_F_NUMBER), scene.photo.shape[1])
+    kept = real_bands(rendered, scene.photo, true_coc, scene.known)
+    print(f"  the TFLite model in tiles, detail kept: in focus {kept.bands['in_focus']:.3g}, behind "
+          f"{kept.bands['behind']:.3g}, contrast {kept.contrast:.3g}")
+    artifacts.update({"export": result.out, "export report": result.out / "report.md",
+                      "real photo, TFLite in tiles": folder / "rendered" / "motorcycle.png"})
+    accelerated = result.gpu.status == "ran" and all(run.passed and run.fully_accelerated for run in gpu)
+    return [("export: every hop's parity (float32 / float16 TFLite vs PyTorch, min PSNR dB)",
+             min(p.psnr for p in result.parity), ">= 60 / 45", all(p.passed for p in result.parity)),
+            ("export: zero defocus returns the photo exactly in the TFLite files (max abs)",
+             max(result.zero_defocus_max_abs.values()), "0", max(result.zero_defocus_max_abs.values()) == 0),
+            ("export: fully accelerated on the GPU at fp32 and fp16, parity met (runs)", len(gpu), "all",
+             accelerated),
+            ("export: the TFLite model in tiles on the real photo, true depth: subject/far contrast", kept.contrast,
+             ">= 5", kept.contrast is not None and kept.contrast >= 5)]
 
 
 def cli() -> None:

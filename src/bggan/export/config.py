@@ -57,6 +57,8 @@ class ExportResult:
     onnx_ops: dict[str, int] = field(default_factory=dict)
     gpu: GpuHop = field(default_factory=lambda: GpuHop("skipped", "not run"))
     squared_deviation_max: float = 0.0
+    #: a gated depth-aware model: per TFLite file, the largest difference from the photo at a defocus map of zeros
+    zero_defocus_max_abs: dict[str, float] = field(default_factory=dict)
     steps: list = field(default_factory=list)
     files: dict[str, int] = field(default_factory=dict)
     peak_rss_gb: float = 0.0

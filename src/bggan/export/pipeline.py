@@ -204,6 +204,8 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
             if kind == "float32":
                 tflite_float32 = y
             check(compare(path.name, reference, y, thresholds.get(kind)))
+            if generator.takes_defocus and generator.gate is not None:
+                check_zero_defocus(result, path.name, x, y, conditions, exact=kind.startswith("float"), log=log)
             if kind.startswith("int8"):
                 check(compare(path.name, tflite_float32, y, None, against="model_float32.tflite"))
             result.tflite[path.name] = check_tflite(path)
@@ -226,6 +228,20 @@ def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
     result.peak_rss_gb = round(peak_rss_bytes() / 2**30, 2)
     result.seconds = round(time.perf_counter() - start, 1)
     return result
+
+
+def check_zero_defocus(result: ExportResult, name: str, x: np.ndarray, y: np.ndarray, conditions: np.ndarray,
+                       exact: bool, log=print) -> None:
+    """A gated depth-aware model returns the photo exactly where its defocus map is all zeros: record the largest
+    difference of file ``name``'s outputs ``y`` from their inputs ``x`` on those parity rows, and for a float file
+    (``exact``) fail the export unless it is 0."""
+    rows = np.flatnonzero(~conditions.reshape(len(conditions), -1).any(axis=1))
+    worst = float(np.abs(y[rows] - x[rows]).max())
+    result.zero_defocus_max_abs[name] = worst
+    log(f"  {name}, a defocus map of zeros: max abs {worst:.3g} from the photo"
+        + (" (exact)" if worst == 0 else " (needs exactly 0)" if exact else " (reported)"))
+    if exact and worst != 0:
+        raise ExportFailed(f"{name}: a defocus map of zeros does not return the photo exactly (max abs {worst:.3g})")
 
 
 def parity_inputs(images: np.ndarray, condition: str | None, depths: list | None = None

@@ -28,6 +28,15 @@ This generator takes the aperture as a second input, `strength`, float32 `1x1x1x
 It adds no op outside the GPU list: the strength channel is `zeros - strength` (a 1x1 convolution of the
 photo with a zero kernel, then one SUB) or FiLM's per-channel MUL and SUB."""
 
+DEFOCUS_USAGE = """\
+This generator is depth-aware: its second input, `defocus`, float32 `1x1xHxW` (ONNX) or `1xHxWx1` (SavedModel,
+TFLite), is each pixel's signed circle of confusion in px at this size: `K (1/z_focus - 1/z)`, negative in front of
+the focus, positive behind, 0 in focus (the f-number scales `K`; `bggan-render --depth` computes it from a depth
+map, a focus and an f-number). A map of zeros returns the photo exactly. Besides the ops below, its blur stack
+adds DEPTHWISE_CONV_2D (disk blurs; their zero padding is the convolution's own), AVERAGE_POOL_2D and
+RESIZE_BILINEAR (wide disks applied at a reduced size), its gate a MAX_POOL_2D, and the sRGB curves POW; every
+scale and shift is a 1x1 CONV_2D (`bggan.export.depth_graph`)."""
+
 REMAINING = """\
 Left in the TFLite graph, and why: CONV_2D and TRANSPOSE_CONV (the network; stride-2 'same'
 padding is the convolution's own), AVERAGE_POOL_2D + SUB + MUL + RSQRT + ADD (the normalization:
@@ -101,19 +110,26 @@ def _finite(value):
 
 def markdown(result: ExportResult, cfg: ExportConfig, versions: dict[str, str]) -> str:
     h, w = cfg.size
+    condition = result.source.get("config", {}).get("condition")
+    usage = DEFOCUS_USAGE if condition == "defocus" else APERTURE_USAGE if condition else None
     lines = [f"# bggan export, {h}x{w}", "",
              (f"Generator: {result.source.get('generator')}, from `{result.source.get('weights')}` "
               f"(sha256 {str(result.source.get('sha256'))[:16]}..., EMA preferred: {cfg.ema})."), "",
-             USAGE, "", *([APERTURE_USAGE, ""] if result.source.get("config", {}).get("condition") else []),
+             USAGE, "", *([usage, ""] if usage else []),
              "## Parity", "",
              f"On {cfg.parity_images} image(s) from {cfg.calibration_dir or 'the synthetic generator'}"
-             + (f", each at {', '.join(aperture_label(f) for f in PARITY_F_NUMBERS)}"
-                if result.source.get("config", {}).get("condition") else "") + "; PSNR on [-1, 1].",
+             + (f", each at {', '.join(aperture_label(f) for f in PARITY_F_NUMBERS)}" if condition else "")
+             + (" (its defocus map from the scene's depth, or a ground plane's for a photo, focused on the subject)"
+                if condition == "defocus" else "") + "; PSNR on [-1, 1].",
              "", "| model | against | max abs error | PSNR (dB) | threshold | |", "|---|---|---|---|---|---|"]
     for p in result.parity:
         rule = "reported" if p.min_psnr is None else f">= {p.min_psnr:g}"
         lines.append(f"| {p.hop} | {p.against} | {p.max_abs:.3g} | {p.psnr:.1f} | {rule} | "
                      f"{'ok' if p.passed else 'FAILED'} |")
+    if result.zero_defocus_max_abs:
+        found = ", ".join(f"`{name}` {'exactly' if v == 0 else f'{v:.3g} from'}"
+                          for name, v in result.zero_defocus_max_abs.items())
+        lines += ["", f"A defocus map of zeros returns the photo: {found} (TFLite on the CPU)."]
     lines += ["", "## TFLite ops", "",
               "| file | on the GPU delegate's op list | ops |", "|---|---|---|"]
     for name, t in result.tflite.items():

@@ -104,30 +104,30 @@ class OnnxBackend:
 
     name = "onnx"
     strength: float | None = None
-    takes_defocus = False  #: no export of a depth-aware model yet
 
     def __init__(self, path: Path, threads: int = 0) -> None:
-        from bggan.export.onnx_file import INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
+        from bggan.export.onnx_file import OUTPUT_NAME, split_inputs
         from bggan.export.runners import onnx_session
 
         try:
             self.session = onnx_session(path, threads)
-            shape = self.session.get_inputs()[0].shape
+            shapes = {i.name: i.shape for i in self.session.get_inputs()}
+            image, self.second = split_inputs(shapes)
         except Exception as e:  # noqa: BLE001  (ONNX Runtime's own types, e.g. InvalidProtobuf, derive from Exception)
             raise BgganError(f"{path}: not an ONNX model ONNX Runtime can load ({str(e).splitlines()[0]})") from None
-        self.names = INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME
-        self.conditional = STRENGTH_NAME in {i.name for i in self.session.get_inputs()}
-        self.fixed_size = _fixed(shape[2:4], path)
+        self.names = image, OUTPUT_NAME
+        self.takes_defocus, self.conditional = _second_input(shapes, self.second)
+        self.fixed_size = _fixed(shapes[image][2:4], path)
         self.description = (f"ONNX Runtime (CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
-                            + (", the aperture as an input" if self.conditional else ""))
+                            + _input_note(self.conditional, self.takes_defocus))
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        inp, out, strength = self.names
+    def __call__(self, image: np.ndarray, defocus: np.ndarray | None = None) -> np.ndarray:
+        from bggan.export.onnx_file import condition_input
+
+        inp, out = self.names
         feed = {inp: image.transpose(2, 0, 1)[None]}
-        if self.conditional:
-            from bggan.export.onnx_file import strength_input
-
-            feed[strength] = strength_input(self.strength)
+        if self.second is not None:
+            feed[self.second] = condition_input(defocus if self.takes_defocus else self.strength, nhwc=False)
         return self.session.run([out], feed)[0][0].transpose(1, 2, 0)
 
 
@@ -136,28 +136,29 @@ class TfliteBackend:
 
     name = "tflite"
     strength: float | None = None
-    takes_defocus = False  #: no export of a depth-aware model yet
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         from bggan.export.runners import tflite_inputs, tflite_interpreter
 
         try:
             self.interpreter = tflite_interpreter(path, threads or os.cpu_count() or 1)
-            self.input, self.strength_input = tflite_inputs(self.interpreter)
+            self.input, self.second = tflite_inputs(self.interpreter)
         except (ValueError, RuntimeError) as e:
             raise BgganError(f"{path}: not a TFLite model LiteRT can load ({str(e).splitlines()[0]})") from None
         self.output = self.interpreter.get_output_details()[0]
-        self.conditional = self.strength_input is not None
+        shapes = {"image": list(self.input["shape"]), **({"second": list(self.second["shape"])} if self.second else {})}
+        self.takes_defocus, self.conditional = _second_input(shapes, "second" if self.second else None)
         self.fixed_size = _fixed(self.input["shape"][1:3], path)
         self.description = (f"TFLite (LiteRT, CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
-                            + (", the aperture as an input" if self.conditional else ""))
+                            + _input_note(self.conditional, self.takes_defocus))
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, defocus: np.ndarray | None = None) -> np.ndarray:
+        from bggan.export.onnx_file import condition_input
+
         self.interpreter.set_tensor(self.input["index"], image[None].astype(np.float32))
-        if self.conditional:
-            from bggan.export.onnx_file import strength_input
-
-            self.interpreter.set_tensor(self.strength_input["index"], strength_input(self.strength))
+        if self.second is not None:
+            self.interpreter.set_tensor(self.second["index"], condition_input(
+                defocus if self.takes_defocus else self.strength, nhwc=True))
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])[0].copy()
 
@@ -175,7 +176,6 @@ class TfliteGpuBackend:
 
     name = "tflite-gpu"
     strength: float | None = None
-    takes_defocus = False  #: no export of a depth-aware model yet
 
     def __init__(self, path: Path, precision: str = "fp16") -> None:
         from bggan.export.onnx_file import split_inputs
@@ -186,24 +186,39 @@ class TfliteGpuBackend:
             self.model.close()
             raise BgganError(f"{path}: not fully accelerated on the GPU ({self.model.adapter})")
         shapes = {name: list(spec["shape"]) for name, spec in self.model.inputs.items()}
-        self.image_name, self.strength_name = split_inputs(shapes)
-        self.conditional = self.strength_name is not None
+        self.image_name, self.second = split_inputs(shapes)
+        self.takes_defocus, self.conditional = _second_input(shapes, self.second)
         self.fixed_size = _fixed(shapes[self.image_name][1:3], path)
         self.description = (f"TFLite on LiteRT's GPU accelerator ({precision}, {self.model.adapter or 'unnamed adapter'}"
                             f"), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
-                            + (", the aperture as an input" if self.conditional else ""))
+                            + _input_note(self.conditional, self.takes_defocus))
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, defocus: np.ndarray | None = None) -> np.ndarray:
+        from bggan.export.onnx_file import condition_input
+
         feed = {self.image_name: image[None].astype(np.float32)}
-        if self.conditional:
-            from bggan.export.onnx_file import strength_input
-
-            feed[self.strength_name] = strength_input(self.strength)
+        if self.second is not None:
+            feed[self.second] = condition_input(defocus if self.takes_defocus else self.strength, nhwc=True)
         (y,) = self.model.run(feed).values()
         return y[0]
 
     def close(self) -> None:
         self.model.close()
+
+
+def _second_input(shapes: dict, second: str | None) -> tuple[bool, bool]:
+    """``(takes_defocus, conditional)`` of an exported model from its inputs' shapes: its second input is a defocus
+    map (one channel of the image's size) or the aperture's ``1x1x1x1`` strength."""
+    from bggan.export.onnx_file import STRENGTH_SHAPE
+
+    if second is None:
+        return False, False
+    strength = tuple(shapes[second]) == STRENGTH_SHAPE
+    return not strength, strength
+
+
+def _input_note(conditional: bool, takes_defocus: bool) -> str:
+    return ", the aperture as an input" if conditional else ", depth-aware (a defocus map as an input)" if takes_defocus else ""
 
 
 def _fixed(hw, path: Path) -> tuple[int, int]:
