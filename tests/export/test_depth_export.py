@@ -163,3 +163,16 @@ def test_bggan_render_takes_the_depth_on_every_exported_backend(exported, tmp_pa
         np.save(tmp_path / "depth.npy", np.repeat(np.repeat(depth, 2, 0), 2, 1))
         tiled = render(folder / "out", "tiled", "--backend", backend, "--aperture", "inf")
         assert (tiled == big).all()
+
+
+def test_a_size_the_generator_cannot_take_is_refused_before_any_work(tmp_path):
+    import subprocess
+
+    from tests.conftest import console_script
+
+    save_generator(trained_looking(stack=[1.0, 2.0, 128.0]), tmp_path / "g.safetensors")
+    run = subprocess.run([console_script("bggan-export"), f"weights={tmp_path / 'g.safetensors'}", "size=[40,80]",
+                          f"out={tmp_path / 'out'}"], check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert "multiples of 16 for this generator" in run.stderr
+    assert not (tmp_path / "out").exists()

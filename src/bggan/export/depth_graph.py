@@ -14,7 +14,11 @@ model's :attr:`~bggan.models.glassnet.GlassNet.size_multiple` (16 with the defau
 * ``torch.where`` of the sRGB curves as a blend of its two branches by a ramp 1e-4 wide (the branches meet there; the
   difference is below 2e-5) and the power's base kept above the threshold, so POW never sees 0;
 * the channel maximum of the highlight detector as ``max(a, b) = b - ((b - a) - relu(b - a))``;
-* divisions as products with ``rsqrt(c) ** 2`` (RSQRT and MUL);
+* divisions as products with ``rsqrt(c) ** 2`` (RSQRT and MUL), on maps of exactly 4 channels. The GPU keeps a map
+  in slices of 4 channels and runs an elementwise op on the unused ones too, which hold 0: there RSQRT gives inf, and a
+  convolution that reads the map multiplies it by a zero weight, NaN, which spreads. Measured on LiteRT's GPU
+  accelerator (Mesa's lavapipe): RSQRT then a 1x1 convolution is NaN at 3 and 5 channels, right at 4 and 8. (Glass-Net's
+  own normalizations are safe: their maps have ``8 c`` channels.);
 * the layers' colour and coverage as one 4-channel map, so one depthwise convolution blurs both.
 
 The blur's depthwise convolutions keep their zero padding (a PAD in TFLite, on the GPU delegate's list): the only
@@ -55,10 +59,9 @@ def eye(c: int, scale: float = 1.0) -> torch.Tensor:
 
 
 def clamp01(x: torch.Tensor) -> torch.Tensor:
-    """``x.clamp(0, 1)`` as ``1 - relu(1 - relu(x))``: one chain of ops. (``relu(x) - relu(x - 1)`` ran wrong on
-    LiteRT's GPU accelerator after a MUL whose output it read twice: an error of 1.6 on [-1, 1].)"""
+    """``x.clamp(0, 1)`` as ``relu(x) - relu(x - 1)``."""
     c = x.shape[1]
-    return affine(F.relu(affine(F.relu(x), eye(c, -1.0), [1.0] * c)), eye(c, -1.0), [1.0] * c)
+    return F.relu(x) - F.relu(affine(x, eye(c), [-1.0] * c))
 
 
 def step(x: torch.Tensor, at: float) -> torch.Tensor:
@@ -98,7 +101,13 @@ def linear_to_srgb(v: torch.Tensor) -> torch.Tensor:
 
 
 def reciprocal(x: torch.Tensor) -> torch.Tensor:
-    """``1 / x`` (``x > 0``) as ``rsqrt(x) ** 2``: RSQRT and MUL."""
+    """``1 / x`` (``x > 0``) as ``rsqrt(x) ** 2``: RSQRT and MUL. ``x`` must have 4 channels (see module doc).
+
+    Raises:
+        ValueError: another channel count.
+    """
+    if x.shape[1] != 4:
+        raise ValueError(f"rsqrt on the GPU needs a map of 4 channels, got {x.shape[1]}")
     r = torch.rsqrt(x)
     return r * r
 
@@ -190,10 +199,10 @@ class DepthExportGraph(nn.Module):
                 state = blurred
             else:
                 state = blurred - affine(blurred, [[0, 0, 0, 1.0]] * 4, [-1.0] * 4) * state  # b + (1 - a) * state
-        colour = affine(state, [[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]])
-        cover = F.relu(affine(state, [[0, 0, 0, 1.0]] * 3, [-COVERAGE_FLOOR] * 3))
-        cover = affine(cover, eye(3), [COVERAGE_FLOOR] * 3)  # max(coverage, floor)
-        return linear_to_srgb(colour * reciprocal(cover))
+        cover = F.relu(affine(state, [[0, 0, 0, 1.0]] * 4, [-COVERAGE_FLOOR] * 4))
+        cover = affine(cover, eye(4), [COVERAGE_FLOOR] * 4)  # max(coverage, floor), in all 4 channels
+        colour = affine(state * reciprocal(cover), [[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]])
+        return linear_to_srgb(colour)
 
     @staticmethod
     def share(level: torch.Tensor, k: int, top: int) -> torch.Tensor:
@@ -216,8 +225,8 @@ class DepthExportGraph(nn.Module):
         k = kernel.shape[-1]
         if k > 1:
             c = y.shape[1]
-            if level not in inverse_cover:
+            if level not in inverse_cover:  # the blurred map of ones, in 4 channels
                 ones = affine(y, torch.zeros(1, c), [1.0])  # (1, 1, h, w) of ones, from y's size
-                inverse_cover[level] = reciprocal(F.conv2d(ones, kernel, padding=k // 2))
+                inverse_cover[level] = reciprocal(F.conv2d(ones, kernel.expand(4, 1, k, k), padding=k // 2))
             y = F.conv2d(y, kernel.expand(c, 1, k, k), padding=k // 2, groups=c) * inverse_cover[level]
         return y if p == 1 else F.interpolate(y, scale_factor=p, mode="bilinear", align_corners=False)

@@ -92,6 +92,10 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
     from bggan.models import load_generator
 
     generator = load_generator(cfg.weights, prefer_ema=cfg.ema)  # BgganError for anything not a generator
+    h, w = cfg.size
+    if h % generator.size_multiple or w % generator.size_multiple:
+        raise BgganError(f"size must be two multiples of {generator.size_multiple} for this generator (its blur stack "
+                         f"pools wide disks by up to {generator.size_multiple}), got {h}x{w}")
     new_parent = not out.parent.exists()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

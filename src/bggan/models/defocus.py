@@ -7,7 +7,7 @@ the focal plane, positive behind it, 0 in focus. One map carries the focus and t
 ``K``); a map of zeros asks for no blur at all.
 
 Three pieces, built only from ops on the TFLite GPU delegate's list (depthwise and plain convolutions, average and
-max pools, bilinear resizes, elementwise arithmetic), for the export to come:
+max pools, bilinear resizes, elementwise arithmetic; :mod:`bggan.export.depth_graph` writes them for the converters):
 
 - :class:`BlurStack`: the photo blurred by disks of growing diameter (2, 4, ... 128 px). Wide disks are applied at
   a reduced resolution (average-pooled so that the disk is at most 8 px there, then bilinearly resized back up), so
