@@ -176,3 +176,52 @@ def test_a_size_the_generator_cannot_take_is_refused_before_any_work(tmp_path):
     assert run.returncode == 2 and run.stderr.count("\n") == 1
     assert "multiples of 16 for this generator" in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_reciprocal_takes_only_four_channel_maps():
+    from bggan.export.depth_graph import reciprocal
+
+    four = torch.full((1, 4, 2, 2), 4.0)
+    assert torch.allclose(reciprocal(four), torch.full_like(four, 0.25))
+    with pytest.raises(ValueError, match="4 channels"):
+        reciprocal(torch.ones(1, 3, 2, 2))
+
+
+class RsqrtThenConv(torch.nn.Module):
+    """``conv1x1(rsqrt(conv1x1(x)))`` through ``channels`` channels; input and output ``(1, 3, H, W)``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.height, self.width, self.condition, self.channels = H, W, None, channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from bggan.export.depth_graph import affine
+
+        y = torch.rsqrt(affine(x, torch.full((self.channels, 3), 0.1), [0.5] * self.channels))
+        return affine(y, torch.full((3, self.channels), 0.3), [0.1] * 3)
+
+
+def test_why_rsqrt_takes_four_channels_on_the_gpu(tmp_path, tf, gpu_runtime):
+    """The hazard :func:`reciprocal` avoids, on LiteRT's GPU accelerator: RSQRT of a 5-channel map, then a
+    convolution, is NaN (the unused channels of the second 4-channel slice hold 0, rsqrt(0) = inf, times a zero
+    weight); of a 4-channel map it is right. Should a LiteRT release fix it, this fails and the rule can go."""
+    from bggan.export.onnx_file import write_onnx
+    from bggan.export.runners import run_torch
+    from bggan.export.tf_model import onnx2tf_samples, onnx_to_keras, save_saved_model, write_tflite
+    from bggan.litert_gpu import GpuModel
+
+    x = np.random.default_rng(0).uniform(-1, 1, (1, H, W, 3)).astype(np.float32)
+    errors = {}
+    for channels in (4, 5):
+        model, work = RsqrtThenConv(channels), tmp_path / str(channels)
+        replacements = write_onnx(model, work / "m.onnx") if work.mkdir() is None else None
+        keras = onnx_to_keras(work / "m.onnx", replacements, work / "tf",
+                              onnx2tf_samples([((x[0] + 1) * 127.5).astype(np.uint8)]))
+        save_saved_model(keras, work / "saved_model", H, W)
+        write_tflite(work / "saved_model", work / "m.tflite", "float32")
+        with GpuModel(work / "m.tflite", "fp32", gpu_runtime) as gpu:
+            assert gpu.fully_accelerated
+            (y,) = gpu.run(x).values()
+        errors[channels] = float(np.abs(y - run_torch(model, x)).max())
+    assert errors[4] < 1e-5
+    assert not errors[5] < 1e-3  # NaN, or wrong
