@@ -215,7 +215,8 @@ def test_refocused_pairs_keep_the_scene_and_move_the_focus():
 def test_depth_input_pairs_carry_the_defocus_map_true_or_as_a_phone_gives_it():
     from bggan.data.depth_corruption import PhoneDepth
 
-    common = dict(n=4, size=(48, 72), holdout=1, cache=False, focal_mm=85.0, apertures=[1.4, 4.0], refocus=0.5)
+    common = {"n": 4, "size": (48, 72), "holdout": 1, "cache": False, "focal_mm": 85.0, "apertures": [1.4, 4.0],
+              "refocus": 0.5}
     train, val = SyntheticPairs(**common, depth_input=True).split()
     item = train[0]
     assert np.array_equal(item["defocus"], item["coc"])  # the true depth: the target's own circle of confusion

@@ -108,12 +108,12 @@ def test_the_real_aims_compare_with_the_classical_renderer():
     from bggan.evaluate.depth_aware import RealScore, real_aims
 
     def scores(model_clean, model_worse, classical=(0.9, 0.01)):
-        as_score = lambda sharp, far: (RealScore({"in_focus": sharp, "front": None, "behind": far}), None)  # noqa: E731
+        as_score = lambda sharp, far: (RealScore({"in_focus": sharp, "front": None, "behind": far}), None)
         return {"clean": {"model": as_score(*model_clean), "classical": as_score(*classical)},
                 "8x_8_bit": {"model": as_score(*model_worse), "classical": as_score(*classical)}}
 
     assert all(met for *_, met in real_aims(scores((0.8, 0.03), (0.7, 0.05))))
-    missed = lambda s: [i for i, (*_, met) in enumerate(real_aims(s)) if not met]  # noqa: E731
+    missed = lambda s: [i for i, (*_, met) in enumerate(real_aims(s)) if not met]
     assert missed(scores((0.6, 0.03), (0.7, 0.05))) == [0]  # the subject softened
     assert missed(scores((0.8, 0.2), (0.7, 0.05))) == [1, 2]  # the background kept: 20x the classical's, contrast 4
     assert missed(scores((0.8, 0.09), (0.7, 0.05))) == []  # 9x the classical's, but at most 0.1 itself

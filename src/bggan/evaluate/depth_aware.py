@@ -82,8 +82,12 @@ def _mean(scores: list[Metrics]) -> Scored:
                   mean_bands([s.bands for s in scores]))
 
 
+#: The synthetic scenes' lens in the depth demo: 85 mm on APS-C (each sample brings its own f-number).
+DEMO_LENS = Lens(focal_mm=85.0)
+
+
 def synthetic_scores(render: Render, samples: Sequence[dict], depths: Sequence[str] = ("clean", "phone"),
-                     lens: Lens = Lens(focal_mm=85.0), highlight_gain: float = 1.0) -> dict[str, dict[str, Scored]]:
+                     lens: Lens = DEMO_LENS, highlight_gain: float = 1.0) -> dict[str, dict[str, Scored]]:
     """``{depth name: {"classical": Scored, "model": Scored}}`` on synthetic samples.
 
     Args:

@@ -232,7 +232,7 @@ def defocus_tensor(defocus: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         ValueError: not one map per image of ``like`` ``(B, 3, H, W)``, at its size.
     """
     if not isinstance(defocus, torch.Tensor):
-        raise ValueError("a depth-aware GlassNet takes a defocus map (B, 1, H, W), not a number")
+        raise ValueError("a depth-aware GlassNet takes a defocus map (B, 1, H, W), not a number")  # noqa: TRY004
     if defocus.ndim == 3:
         defocus = defocus[:, None]
     b, _, h, w = like.shape

@@ -149,7 +149,8 @@ class TfliteBackend:
         shapes = {"image": list(self.input["shape"]), **({"second": list(self.second["shape"])} if self.second else {})}
         self.takes_defocus, self.conditional = _second_input(shapes, "second" if self.second else None)
         self.fixed_size = _fixed(self.input["shape"][1:3], path)
-        self.description = (f"TFLite (LiteRT, CPU), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
+        kernels = ", built-in kernels: XNNPACK's memory grows with this graph" if self.takes_defocus else ""
+        self.description = (f"TFLite (LiteRT, CPU{kernels}), {path.name}, {self.fixed_size[0]}x{self.fixed_size[1]}"
                             + _input_note(self.conditional, self.takes_defocus))
 
     def __call__(self, image: np.ndarray, defocus: np.ndarray | None = None) -> np.ndarray:

@@ -81,14 +81,14 @@ def render_photo(photo: Photo, backend: Callable[..., np.ndarray], options: Rend
         if model_size((h, w), options) != (h, w):
             raise BgganError("--resize-like-released does not go with --depth (it would resize the defocus map)")
         image = np.concatenate([photo.to_model_range(), defocus[..., None].astype(np.float32)], axis=-1)
-        run = lambda tile: backend(tile[..., :3], tile[..., 3])  # noqa: E731
+        run = lambda tile: backend(tile[..., :3], tile[..., 3])
     else:
         if model_size((h, w), options) != (h, w):
             image = released_resize(photo.to_model_range(), model_size((h, w), options))
         else:
             image = photo.rgb  # integers until the model: a tiled photo becomes float32 one tile at a time
         to_model = model_range if image.dtype != np.float32 else (lambda tile: tile)
-        run = lambda tile: backend(to_model(tile))  # noqa: E731
+        run = lambda tile: backend(to_model(tile))
     tiling = tiling_for(image.shape[:2], options, fixed_size)
     if tiling is None:
         # glibc keeps what the forward frees (5-15% faster on the CPU); not for tiles, whose accumulators then
