@@ -142,6 +142,25 @@ def test_a_depth_aware_glassnet_learns_through_both_stages_and_round_trips_its_f
         torch.testing.assert_close(loaded(x, defocus)[0], model(x, defocus)[0])
 
 
+@pytest.mark.parametrize("learn", [True, False])
+def test_the_highlight_gain_is_learned_or_kept_as_set(learn, tmp_path):
+    torch.manual_seed(0)
+    model = GlassNet(c1=4, c2=6, n_res=1, condition="defocus", gate=True, stack=[2.0, 4.0], highlight_gain=8.0,
+                     learn_highlight_gain=learn).train()
+    assert model.renderer.highlight_gain().item() == pytest.approx(8.0)
+    x = torch.rand(2, 3, 32, 48) * 2 - 1
+    x[..., :8, :8] = 1.0  # clipped highlights, out of focus
+    defocus = torch.full((2, 1, 32, 48), 3.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = model.renderer.log_highlight_gain.detach().clone()
+    model(x, defocus)[0].square().mean().backward()
+    optimizer.step()
+    moved = not torch.equal(model.renderer.log_highlight_gain.detach(), before)
+    assert moved == learn and model.rough.encoder[0][0].weight.grad is not None
+    loaded = load_generator(save_generator(model.eval(), tmp_path / "g.safetensors"))
+    assert loaded.renderer.highlight_gain().item() == pytest.approx(model.renderer.highlight_gain().item())
+
+
 def test_a_depth_aware_glassnet_without_a_stack_takes_the_map_as_a_channel():
     model = _depth_model(stack=None)
     assert model.rough.encoder[0][0].in_channels == 4 and model.refine.encoder[0][0].in_channels == 7

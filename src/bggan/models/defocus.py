@@ -185,13 +185,16 @@ class LayeredRenderer(nn.Module):
     Args:
         diameters: the stack's blur diameters, px.
         highlight_gain: the gain of clipped highlights at initialisation (1: as shot).
+        learn_highlight_gain: False keeps the gain as initialised (a parameter that training does not move).
     """
 
-    def __init__(self, diameters: Sequence[float] = DEFAULT_STACK, highlight_gain: float = 1.0) -> None:
+    def __init__(self, diameters: Sequence[float] = DEFAULT_STACK, highlight_gain: float = 1.0,
+                 learn_highlight_gain: bool = True) -> None:
         super().__init__()
         self.stack = BlurStack(diameters)
         self.correction = nn.Parameter(torch.zeros(()))
-        self.log_highlight_gain = nn.Parameter(torch.tensor(math.log(highlight_gain) / SCALAR_RATE))
+        self.log_highlight_gain = nn.Parameter(torch.tensor(math.log(highlight_gain) / SCALAR_RATE),
+                                               requires_grad=learn_highlight_gain)
 
     @property
     def top(self) -> int:

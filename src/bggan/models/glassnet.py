@@ -170,6 +170,7 @@ class GlassNet(nn.Module):
             output and its own input.
         highlight_gain: with a blur stack, how many times brighter clipped highlights are made at initialisation,
             before they are blurred (learned from there; weight files keep the learned value, not this one).
+        learn_highlight_gain: with a blur stack, False keeps that gain as it is set (training does not move it).
 
     Forward: ``(B, 3, H, W)`` in [-1, 1] -> ``(final, rough)``, both ``(B, 3, H, W)`` in [-1, 1]. A
     conditional model also takes ``strength``: one float or ``(B,)``, ``1.8 / f_number`` (0: no blur); a
@@ -181,7 +182,7 @@ class GlassNet(nn.Module):
     def __init__(self, c1: int = 16, c2: int = 24, n_res: int = 9, norm: Norm = "official",
                  dropout: float = 0.1, init: Init = "released", condition: str | None = None,
                  gate: bool = False, stack: list[float] | None = None, input_skip: bool = False,
-                 highlight_gain: float = 1.0) -> None:
+                 highlight_gain: float = 1.0, learn_highlight_gain: bool = True) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -197,7 +198,7 @@ class GlassNet(nn.Module):
         if gate:
             self.config["gate"] = True
         self.condition = condition
-        self.renderer = None if stack is None else LayeredRenderer(stack, highlight_gain)
+        self.renderer = None if stack is None else LayeredRenderer(stack, highlight_gain, learn_highlight_gain)
         if self.renderer is not None:
             self.config["stack"] = list(self.renderer.stack.diameters)
             # stage 2's share of the final image: ReZero, as LayeredRenderer.correction (its ReLUs died otherwise)
