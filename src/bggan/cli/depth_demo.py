@@ -246,7 +246,7 @@ def export_step(say: Steps, generator: Path, size: tuple[int, int], seed: int, r
     print(f"  the TFLite model in tiles, detail kept: in focus {kept.bands['in_focus']:.3g}, behind "
           f"{kept.bands['behind']:.3g}, contrast {kept.contrast:.3g}")
     artifacts.update({"export": result.out, "export report": result.out / "report.md",
-                      "real photo, TFLite in tiles": folder / "rendered" / "motorcycle.png"})
+                      "real photo by TFLite in tiles": folder / "rendered" / "motorcycle.png"})
     accelerated = result.gpu.status == "ran" and all(run.passed and run.fully_accelerated for run in gpu)
     return [("export: every hop's parity (float32 / float16 TFLite vs PyTorch, min PSNR dB)",
              min(p.psnr for p in result.parity), ">= 60 / 45", all(p.passed for p in result.parity)),

@@ -14,16 +14,15 @@ model's :attr:`~bggan.models.glassnet.GlassNet.size_multiple` (16 with the defau
 * ``torch.where`` of the sRGB curves as a blend of its two branches by a ramp 1e-4 wide (the branches meet there; the
   difference is below 2e-5) and the power's base kept above the threshold, so POW never sees 0;
 * the channel maximum of the highlight detector as ``max(a, b) = b - ((b - a) - relu(b - a))``;
-* divisions as products with ``rsqrt(c) ** 2`` (RSQRT and MUL), on maps of exactly 4 channels. Likely (read off
-  probes, not LiteRT's source): the GPU keeps a map in slices of 4 channels and runs an elementwise op on the unused
-  ones too, which hold 0: there RSQRT gives inf, and a convolution that reads the map multiplies it by a zero weight,
-  NaN, which spreads. Measured on LiteRT's GPU
-  accelerator (Mesa's lavapipe): RSQRT then a 1x1 convolution is NaN at 3 and 5 channels, right at 4 and 8. (Glass-Net's
-  own normalizations are safe: their maps have ``8 c`` channels.);
+* divisions as products with ``rsqrt(c) ** 2`` (RSQRT and MUL), on maps of exactly 4 channels. Measured on LiteRT's
+  GPU accelerator (Mesa's lavapipe): RSQRT then a 1x1 convolution is NaN at 3 and 5 channels, right at 4 and 8.
+  Likely (read off probes, not LiteRT's source): the GPU keeps a map in slices of 4 channels and runs an elementwise
+  op on the unused ones too, which hold 0; RSQRT makes them inf, and a convolution that reads the slice multiplies
+  that by a zero weight: NaN, which spreads. (Glass-Net's own normalizations are safe: their maps have ``8 c``
+  channels.);
 * the layers' colour and coverage as one 4-channel map, so one depthwise convolution blurs both.
 
-The blur's depthwise convolutions keep their zero padding (a PAD in TFLite, on the GPU delegate's list): the only
-PADs of the graph.
+The blur's depthwise convolutions keep their zero padding inside (the converter makes it SAME padding: no PAD op).
 """
 
 from __future__ import annotations
