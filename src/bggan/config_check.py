@@ -17,7 +17,7 @@ from pathlib import PurePath
 from typing import Any, Literal, Union
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from bggan.errors import BgganError
 
@@ -186,21 +186,40 @@ class ConfigRejected(BaseException):
 
 class ConfigCheck:
     """A Hydra callback that runs the check before Hydra makes the run folder (``hydra.callbacks`` in a
-    primary config), so a bad key or value leaves nothing behind.
+    primary config), so a bad key or value leaves nothing behind; the run folder itself is checked first
+    (:func:`bggan.files.check_output_folder`).
 
     Args:
         target: check the whole config (``hydra`` aside) against this class's parameters, e.g.
             ``bggan.export.ExportConfig``; ``None`` checks every ``_target_`` node (:func:`check_targets`).
         name: how messages call ``target``.
+        resume_key: the config key of a checkpoint to resume from (``ckpt_path``), checked before the run folder is
+            made (:func:`bggan.models.weights.check_resumable`); ``last`` (this run folder's) is left to the run.
 
     Only single runs are checked here; in a multirun (``-m``) every job checks its own config.
     """
 
-    def __init__(self, target: str | None = None, name: str | None = None) -> None:
-        self.target, self.name = target, name
+    def __init__(self, target: str | None = None, name: str | None = None, resume_key: str | None = None) -> None:
+        self.target, self.name, self.resume_key = target, name, resume_key
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from bggan.files import check_output_folder
+
         try:
+            try:
+                run_dir = OmegaConf.select(config, "hydra.run.dir", default=None)
+            except OmegaConfBaseException:  # it names Hydra's runtime, which Hydra sets after this hook
+                run_dir = None
+            if run_dir is not None:  # Hydra makes it next: a traceback under a file, or where nothing can be written
+                check_output_folder(run_dir, "hydra.run.dir")
+            resume = OmegaConf.select(config, self.resume_key, default=None) if self.resume_key else None
+            if resume is not None and resume != "last":
+                from bggan.models.weights import check_resumable
+
+                try:
+                    check_resumable(resume)
+                except BgganError as e:
+                    raise BgganError(f"{self.resume_key}={resume}: {e}") from None
             if self.target is None:
                 check_targets(config)
             else:

@@ -42,6 +42,29 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return path
 
 
+def check_output_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Fail early, with one clear line, if ``path`` cannot be (or become) a folder to write in: it exists and is
+    not a folder, a folder above it is a file, or the nearest existing folder above it is not writable. Nothing is
+    made. What a folder that exists holds is the caller's to judge (``--overwrite``, a marker file).
+
+    Raises:
+        BgganError: one line naming ``what`` and the path.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BgganError(f"{what} {path} is a file, not a folder")
+    above = path
+    while not above.exists():
+        if above.parent == above:
+            break
+        above = above.parent
+    if above != path and not above.is_dir():
+        raise BgganError(f"{what} {path} cannot be made: {above} is a file")
+    if above.is_dir() and not os.access(above, os.W_OK | os.X_OK):
+        raise BgganError(f"{what} {path}: {above} is not writable")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it becomes ``path`` in one step.

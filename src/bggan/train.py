@@ -25,7 +25,7 @@ from bggan.devices import cpu_has_bf16
 from bggan.errors import BgganError
 from bggan.files import atomic_output
 from bggan.lit import AtomicCheckpointIO, BokehModule
-from bggan.models.weights import load_generator, load_state, read_generator_state, save_generator
+from bggan.models.weights import check_resumable, load_generator, load_state, read_generator_state, save_generator
 from bggan.quiet import quiet_lightning
 
 #: ``init_from`` value that starts the generator from its random initialisation.
@@ -63,7 +63,8 @@ def build(node: DictConfig, **kwargs):
 
 
 def resolve_resume(ckpt_path: str | None, checkpoints: Path) -> str | None:
-    """``ckpt_path`` as given (``last`` meaning this run folder's ``last.ckpt``), checked to exist.
+    """``ckpt_path`` as given (``last`` meaning this run folder's ``last.ckpt``), checked to be a checkpoint a run can
+    resume from (:func:`~bggan.models.weights.check_resumable`).
 
     Without ``ckpt_path``, a run folder that already holds checkpoints is refused: a new run
     would overwrite them.
@@ -76,6 +77,10 @@ def resolve_resume(ckpt_path: str | None, checkpoints: Path) -> str | None:
     path = checkpoints / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
     if not path.is_file():
         raise BgganError(f"ckpt_path={ckpt_path}: {path} does not exist")
+    try:
+        check_resumable(path)
+    except BgganError as e:
+        raise BgganError(f"ckpt_path={ckpt_path}: {e}") from None
     return str(path)
 
 

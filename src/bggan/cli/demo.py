@@ -32,6 +32,11 @@ ADVERSARIAL_RECIPE = (f"stage.lr={ADVERSARIAL_LR}", "stage.betas=[0.0,0.9]", "st
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
+    """Make ``out`` for a demo: checked first (:func:`bggan.files.check_output_folder`); a folder with files in it
+    is replaced only with ``overwrite`` and only when an earlier demo wrote it (its marker file)."""
+    from bggan.files import check_output_folder
+
+    check_output_folder(out, "--out")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise BgganError(f"{out} exists and is not empty; pass --overwrite to replace an earlier demo")

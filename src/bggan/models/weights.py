@@ -75,6 +75,32 @@ def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, tor
     return {k: info["generator"][k] for k in _CONFIG_KEYS if k in info["generator"]}, state, source
 
 
+#: What Lightning reads from a checkpoint it resumes from, besides the weights.
+RESUME_KEYS = ("state_dict", "optimizer_states", "loops", "epoch", "global_step")
+
+
+def check_resumable(path: str | os.PathLike) -> None:
+    """A ``bggan-train`` checkpoint that a run can resume from (``ckpt_path``), checked before anything is built.
+
+    Raises:
+        BgganError: the file is missing, unreadable, not a bggan training checkpoint, or lacks what resuming needs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BgganError(f"{path}: no such file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 (torch.load raises many types for a bad file)
+        raise BgganError(f"{path}: not a readable training checkpoint ({type(e).__name__}); ckpt_path takes a .ckpt "
+                         "that bggan-train wrote") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("bggan"), dict):
+        raise BgganError(f"{path}: not a bggan training checkpoint (no 'bggan' entry)")
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    if missing:
+        raise BgganError(f"{path}: a checkpoint without {', '.join(missing)} cannot be resumed (init_from= starts a new "
+                         "run from its weights)")
+
+
 def read_generator_state(path: str | os.PathLike, prefer_ema: bool = True) -> tuple[dict, dict[str, torch.Tensor]]:
     """``(config, state_dict)`` of a generator from a ``.safetensors`` file or a training ``.ckpt``.
 
