@@ -1,5 +1,6 @@
-"""Output folders and checkpoints refused in one line before any work (issue 33's first four cases): a demo's --out
-that is a file or under one, Hydra's run folder under a file, and a file that is not a resumable checkpoint."""
+"""Output folders and checkpoints refused in one line before any work: a demo's, bggan-render's or bggan-export's
+output folder that is a file or under one, Hydra's run folder under a file, a file that is not a resumable
+checkpoint."""
 
 from __future__ import annotations
 
@@ -53,11 +54,20 @@ def test_only_a_bggan_training_checkpoint_with_its_loop_state_resumes(tmp_path):
     ("bggan-depth-demo", ["--out", "FILE"], "is a file, not a folder"),
     ("bggan-train", ["hydra.run.dir=FILE/run"], "hydra.run.dir FILE/run cannot be made: FILE is a file"),
     ("bggan-train", ["hydra.run.dir=RUN", "ckpt_path=FILE"], "not a readable training checkpoint"),
+    ("bggan-render", ["PHOTO", "--weights", "WEIGHTS", "--out", "FILE/run"], "--out FILE/run cannot be made"),
+    ("bggan-export", ["weights=WEIGHTS", "out=FILE/run"], "out FILE/run cannot be made: FILE is a file"),
 ])
 def test_commands_refuse_them_in_one_line_and_leave_the_file_alone(tmp_path, command, args, message):
     user_file = tmp_path / "FILE"
     user_file.write_text("the user's notes")
-    args = [a.replace("FILE", str(user_file)).replace("RUN", str(tmp_path / "run")) for a in args]
+    from PIL import Image
+
+    from bggan.models import GlassNet, save_generator
+
+    save_generator(GlassNet(c1=4, c2=6, n_res=1), tmp_path / "g.safetensors")
+    Image.new("RGB", (32, 24)).save(tmp_path / "photo.png")
+    args = [a.replace("FILE", str(user_file)).replace("RUN", str(tmp_path / "run")).replace(
+        "WEIGHTS", str(tmp_path / "g.safetensors")).replace("PHOTO", str(tmp_path / "photo.png")) for a in args]
     run = subprocess.run([console_script(command), *args], capture_output=True, text=True, cwd=tmp_path,
                          check=False, timeout=120)
     err = run.stderr.strip()

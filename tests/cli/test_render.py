@@ -105,7 +105,7 @@ BAD = {
     "empty folder": (lambda t, w: [t / "empty", "--weights", w, "--out", t / "out"], "no .jpg"),
     "weights not a generator": (lambda t, w: [t / "a.png", "--weights", t / "a.png", "--out", t / "out"], "a.png"),
     "missing weights": (lambda t, w: [t / "a.png", "--weights", t / "w.ckpt", "--out", t / "out"], "no such file"),
-    "output under a file": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "a.png" / "x"], "cannot create"),
+    "output under a file": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "a.png" / "x"], "cannot be made"),
     "output over its input": (lambda t, w: [t / "a.png", "--weights", w, "--out", t], "replace its own input"),
     "bad tile": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "out", "--tile", "big"], "--tile"),
     "onnx backend with a torch file": (lambda t, w: [t / "a.png", "--weights", w, "--out", t / "out",

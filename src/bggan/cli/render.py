@@ -127,8 +127,9 @@ def plan_jobs(inputs: list[str], out: Path, fmt: str, f_numbers: list[float | No
 def select_jobs(out: Path, jobs: list[Job], overwrite: bool, skip_existing: bool, sweep: bool = False) -> list[Job]:
     """Refuse to replace existing outputs (and a sweep's strips) unless told; with ``skip_existing`` drop the jobs
     whose output exists."""
-    if out.exists() and not out.is_dir():
-        raise BgganError(f"--out {out} is a file, expected a folder")
+    from bggan.files import check_output_folder
+
+    check_output_folder(out, "--out")
     paths = [j.output for j in jobs] + (sorted({strip_path(j.output) for j in jobs}) if sweep else [])
     existing = [p for p in paths if p.exists()]
     if existing and not (overwrite or skip_existing):

@@ -19,7 +19,7 @@ from bggan.export.gpu_hop import gpu_hop
 from bggan.export.meter import Meter, peak_rss_bytes
 from bggan.export.parity import Parity, compare
 from bggan.export.report import write_report
-from bggan.files import FILE_MODE, sha256
+from bggan.files import FILE_MODE, check_output_folder, sha256
 from bggan.models.condition import aperture_label, strength_for
 
 FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
@@ -48,14 +48,9 @@ def check_config(cfg: ExportConfig) -> Path:
         raise BgganError(f"{cfg.weights}: no such file")
     if cfg.calibration_dir is not None and not Path(cfg.calibration_dir).is_dir():
         raise BgganError(f"calibration folder {cfg.calibration_dir} does not exist")
-    out = cfg.out_dir()
+    out = check_output_folder(cfg.out_dir(), "out")
     if out.exists() and not cfg.overwrite:
         raise BgganError(f"{out} exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise BgganError(f"{out} exists and is not a folder")
-    parent = out.parent
-    if parent.exists() and not parent.is_dir():
-        raise BgganError(f"{parent} is not a folder")
     return out
 
 
