@@ -69,17 +69,11 @@ def export_depths(count: int, height: int, width: int, folder: str | Path | None
 
 def defocus_maps(depths: list[tuple[np.ndarray, float]], f_numbers: tuple[float, ...]) -> np.ndarray:
     """The signed circle of confusion (px) of each ``(depth, focus)`` at each f-number, images outer, f-numbers inner:
-    ``(N * K, H, W)`` float32, through the synthetic scenes' lens (50 mm on APS-C); ``inf``: zeros."""
+    ``(N * K, H, W)`` float32, through the synthetic scenes' lens (50 mm on APS-C); ``inf``: zeros (the lens's own)."""
     import dataclasses
-    import math
 
     from bggan.data.defocus import Lens
     from bggan.data.depth_bokeh import signed_coc
 
-    maps = []
-    for depth, focus in depths:
-        for f in f_numbers:
-            lens = dataclasses.replace(Lens(), f_number=f)
-            maps.append(np.zeros(depth.shape, np.float32) if math.isinf(f)
-                        else signed_coc(depth, focus, lens, depth.shape[1]).astype(np.float32))
-    return np.stack(maps)
+    return np.stack([signed_coc(depth, focus, dataclasses.replace(Lens(), f_number=f), depth.shape[1])
+                     for depth, focus in depths for f in f_numbers]).astype(np.float32)

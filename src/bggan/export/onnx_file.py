@@ -71,6 +71,11 @@ def split_inputs(shapes: dict[str, list[int]]) -> tuple[str, str | None]:
     return names[0], second
 
 
+def takes_map(shapes: dict[str, list[int]], second: str | None) -> bool:
+    """Whether the second input (as :func:`split_inputs` names it) is a defocus map, not a ``1x1x1x1`` strength."""
+    return second is not None and tuple(shapes[second]) != STRENGTH_SHAPE
+
+
 def example_inputs(graph: torch.nn.Module) -> dict[str, torch.Tensor]:
     """``{input name: example}`` of an export graph at its fixed size: the image ``1x3xHxW``, and the strength
     ``1x1x1x1`` or the defocus map ``1x1xHxW`` of a generator that takes one."""

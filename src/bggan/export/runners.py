@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bggan.export.onnx_file import DEFOCUS_NAME, INPUT_NAME, OUTPUT_NAME, STRENGTH_NAME, condition_input, split_inputs
+from bggan.export.onnx_file import (
+    DEFOCUS_NAME,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    STRENGTH_NAME,
+    condition_input,
+    split_inputs,
+    takes_map,
+)
 
 
 def per_image(images: np.ndarray, conditions: np.ndarray | None) -> list:
@@ -94,18 +102,16 @@ def tflite_interpreter(path: Path, threads: int = 2, xnnpack: bool | None = None
     builtin = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
     with filtered_stderr(TENSORFLOW_NOISE):
         if xnnpack is None:  # an interpreter not yet allocated knows its inputs
-            xnnpack = not takes_map(Interpreter(model_path=str(path), **builtin))
+            xnnpack = not interpreter_takes_map(Interpreter(model_path=str(path), **builtin))
         interpreter = Interpreter(model_path=str(path), num_threads=threads, **({} if xnnpack else builtin))
         interpreter.allocate_tensors()
     return interpreter
 
 
-def takes_map(interpreter) -> bool:
-    """The model's second input is a defocus map (not a ``1x1x1x1`` strength, not absent)."""
-    from bggan.export.onnx_file import STRENGTH_SHAPE
-
-    _, second = tflite_inputs(interpreter)
-    return second is not None and tuple(second["shape"]) != STRENGTH_SHAPE
+def interpreter_takes_map(interpreter) -> bool:
+    """The model's second input is a defocus map (:func:`~bggan.export.onnx_file.takes_map`)."""
+    details = {d["name"]: list(d["shape"]) for d in interpreter.get_input_details()}
+    return takes_map(details, split_inputs(details)[1])
 
 
 def tflite_inputs(interpreter) -> tuple[dict, dict | None]:

@@ -57,15 +57,26 @@ def read_generator_config(path: str | os.PathLike) -> dict:
         raise BgganError(f"{path}: unreadable generator config ({e})") from None
 
 
-def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, torch.Tensor], str]:
-    """``(config, state, source)`` of the generator in a Lightning checkpoint written by ``bggan-train``."""
+def _read_checkpoint(path: Path, hint: str = "") -> dict:
+    """The dict of a Lightning checkpoint written by ``bggan-train`` (its ``bggan`` entry and ``state_dict`` there).
+
+    Raises:
+        BgganError: unreadable (``hint`` is added to that line), or not a bggan training checkpoint.
+    """
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 (torch.load raises many types for a bad file)
-        raise BgganError(f"{path}: not a readable training checkpoint ({type(e).__name__})") from None
+        raise BgganError(f"{path}: not a readable training checkpoint ({type(e).__name__}){hint}") from None
     info = ckpt.get("bggan") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or "generator" not in info or "state_dict" not in ckpt:
         raise BgganError(f"{path}: not a bggan training checkpoint (no 'bggan' entry)")
+    return ckpt
+
+
+def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, torch.Tensor], str]:
+    """``(config, state, source)`` of the generator in a Lightning checkpoint written by ``bggan-train``."""
+    ckpt = _read_checkpoint(path)
+    info = ckpt["bggan"]
     # An EMA that was never updated (n_averaged == 0) is a stale copy: the generator is what validation used.
     averaged = ckpt["state_dict"].get("ema.n_averaged")
     use_ema = prefer_ema and info.get("ema") and averaged is not None and int(averaged) > 0
@@ -88,13 +99,7 @@ def check_resumable(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise BgganError(f"{path}: no such file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 (torch.load raises many types for a bad file)
-        raise BgganError(f"{path}: not a readable training checkpoint ({type(e).__name__}); ckpt_path takes a .ckpt "
-                         "that bggan-train wrote") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("bggan"), dict):
-        raise BgganError(f"{path}: not a bggan training checkpoint (no 'bggan' entry)")
+    ckpt = _read_checkpoint(path, "; ckpt_path takes a .ckpt that bggan-train wrote")
     missing = [k for k in RESUME_KEYS if k not in ckpt]
     if missing:
         raise BgganError(f"{path}: a checkpoint without {', '.join(missing)} cannot be resumed (init_from= starts a new "

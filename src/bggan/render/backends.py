@@ -210,12 +210,10 @@ class TfliteGpuBackend:
 def _second_input(shapes: dict, second: str | None) -> tuple[bool, bool]:
     """``(takes_defocus, conditional)`` of an exported model from its inputs' shapes: its second input is a defocus
     map (one channel of the image's size) or the aperture's ``1x1x1x1`` strength."""
-    from bggan.export.onnx_file import STRENGTH_SHAPE
+    from bggan.export.onnx_file import takes_map
 
-    if second is None:
-        return False, False
-    strength = tuple(shapes[second]) == STRENGTH_SHAPE
-    return not strength, strength
+    defocus = takes_map(shapes, second)
+    return defocus, second is not None and not defocus
 
 
 def _input_note(conditional: bool, takes_defocus: bool) -> str:
