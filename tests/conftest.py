@@ -13,6 +13,22 @@ import torch
 from bggan.models import GlassNet
 
 
+def _absl_to_the_real_stderr() -> None:
+    """absl (TensorFlow's logging) binds its handler to ``sys.stderr`` when first imported, and closes that stream
+    when the handler is closed unless it is still ``sys.stderr``. Imported inside a test, the stream is pytest's
+    capture; Hydra's logging setup in a later in-process run closes every handler, and with it pytest's capture:
+    the session dies ("lost sys.stderr"; seen: test_render's export fixture, then test_hydra_app). Bound to the real
+    stderr, it is never closed."""
+    try:
+        from absl import logging as absl_logging
+    except ImportError:
+        return
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
+_absl_to_the_real_stderr()
+
+
 @pytest.fixture(scope="session")
 def tf():
     """TensorFlow, or a skip when the export extra is missing (a failure under ``make test``)."""
@@ -56,3 +72,11 @@ def console_script(name: str) -> str:
     path = Path(sys.executable).parent / name
     assert path.is_file(), f"{name} is not installed beside {sys.executable}: pip install -e ."
     return str(path)
+
+
+def console_scripts() -> list[str]:
+    """Every command pyproject.toml installs (``[project.scripts]``)."""
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    return list(tomllib.loads(pyproject.read_text())["project"]["scripts"])
