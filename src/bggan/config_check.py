@@ -9,11 +9,13 @@ the key and what is allowed, seconds after the command starts instead of after t
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import inspect
 import os
+import shutil
 import types
 import typing
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Literal, Union
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -184,6 +186,56 @@ class ConfigRejected(BaseException):
         self.error = error
 
 
+#: The folders Hydra is about to make for this process's run folder, topmost first (set by :class:`ConfigCheck`).
+_made_by_hydra: list[Path] = []
+#: What Hydra writes in a run folder before the task starts.
+_HYDRA_FILES = (".hydra",)
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    missing = []
+    while not path.exists() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    return missing[::-1]
+
+
+def discard_new_run_folder(run_dir: str | os.PathLike) -> bool:
+    """Remove the run folder Hydra made for a run that failed before it wrote anything of its own (a bad input found
+    by the task itself), with the folders made above it; a folder that existed before, or holds anything besides
+    Hydra's ``.hydra/`` and ``*.log`` files, is kept. Returns whether it was removed."""
+    run_dir = Path(run_dir).absolute()
+    if not _made_by_hydra or _made_by_hydra[-1] != run_dir or not run_dir.is_dir():
+        return False
+    if any(p.name not in _HYDRA_FILES and not (p.is_file() and p.suffix == ".log") for p in run_dir.iterdir()):
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for folder in reversed(_made_by_hydra[:-1]):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty: another run may have put its folder there meanwhile
+    _made_by_hydra.clear()
+    return not run_dir.exists()
+
+
+def check_weight_file(key: str, value: Any, kind: str) -> None:
+    """The file a config key names, read as ``kind`` (see :class:`ConfigCheck`'s ``files``); ``None``, ``last``
+    (for ``resume``) and ``scratch`` (for ``generator``) name no file.
+
+    Raises:
+        BgganError: ``key=value: why``, in one line.
+    """
+    from bggan.models.weights import check_resumable, load_generator
+
+    if kind not in ("resume", "generator"):
+        raise BgganError(f"hydra.callbacks: ConfigCheck's files take resume or generator, not {kind!r} (for {key})")
+    if value is None or value == {"resume": "last", "generator": "scratch"}[kind]:
+        return
+    try:
+        check_resumable(value) if kind == "resume" else load_generator(value)
+    except BgganError as e:
+        raise BgganError(f"{key}={value}: {e}") from None
+
+
 class ConfigCheck:
     """A Hydra callback that runs the check before Hydra makes the run folder (``hydra.callbacks`` in a
     primary config), so a bad key or value leaves nothing behind; the run folder itself is checked first
@@ -193,38 +245,40 @@ class ConfigCheck:
         target: check the whole config (``hydra`` aside) against this class's parameters, e.g.
             ``bggan.export.ExportConfig``; ``None`` checks every ``_target_`` node (:func:`check_targets`).
         name: how messages call ``target``.
-        resume_key: the config key of a checkpoint to resume from (``ckpt_path``), checked before the run folder is
-            made (:func:`bggan.models.weights.check_resumable`); ``last`` (this run folder's) is left to the run.
+        files: config keys that name a weight file, each with what it must be: ``resume`` (a checkpoint to resume
+            from, :func:`bggan.models.weights.check_resumable`; ``last``, this run folder's, is left to the run) or
+            ``generator`` (any generator file, loaded once: :func:`bggan.models.weights.load_generator`;
+            ``scratch`` is no file). Checked before the run folder is made, so before any data is built.
 
     Only single runs are checked here; in a multirun (``-m``) every job checks its own config.
     """
 
-    def __init__(self, target: str | None = None, name: str | None = None, resume_key: str | None = None) -> None:
-        self.target, self.name, self.resume_key = target, name, resume_key
+    def __init__(self, target: str | None = None, name: str | None = None,
+                 files: dict[str, Literal["resume", "generator"]] | None = None) -> None:
+        self.target, self.name, self.files = target, name, dict(files or {})
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from bggan.files import check_output_folder
 
         try:
-            try:
-                run_dir = OmegaConf.select(config, "hydra.run.dir", default=None)
-            except OmegaConfBaseException:  # it names Hydra's runtime, which Hydra sets after this hook
+            try:  # the run folder may name Hydra's runtime (its choices), which Hydra sets after this hook, as here
+                from hydra.core.hydra_config import HydraConfig
+
+                HydraConfig.instance().set_config(config)
+                run_dir = OmegaConf.select(config, "hydra.run.dir", default=None)  # ${now:} is cached: Hydra's too
+            except (OmegaConfBaseException, ValueError, AssertionError):
                 run_dir = None
+            _made_by_hydra.clear()
             if run_dir is not None:  # Hydra makes it next: a traceback under a file, or where nothing can be written
                 check_output_folder(run_dir, "hydra.run.dir")
-            resume = OmegaConf.select(config, self.resume_key, default=None) if self.resume_key else None
-            if resume is not None and resume != "last":
-                from bggan.models.weights import check_resumable
-
-                try:
-                    check_resumable(resume)
-                except BgganError as e:
-                    raise BgganError(f"{self.resume_key}={resume}: {e}") from None
+                _made_by_hydra.extend(_missing_folders(Path(run_dir).absolute()))
             if self.target is None:
                 check_targets(config)
             else:
                 task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
                 check_parameters(task, _import(self.target, "hydra.callbacks"), name=self.name or self.target)
+            for key, kind in self.files.items():
+                check_weight_file(key, OmegaConf.select(config, key, default=None), kind)
         except BgganError as e:
             raise ConfigRejected(e) from None
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
-from bggan.config_check import check_targets
+from bggan.config_check import check_targets, check_weight_file
 from bggan.devices import cpu_has_bf16
 from bggan.errors import BgganError
 from bggan.files import atomic_output
@@ -84,12 +84,30 @@ def resolve_resume(ckpt_path: str | None, checkpoints: Path) -> str | None:
     return str(path)
 
 
+def check_start(cfg: DictConfig) -> None:
+    """What a new run starts from, checked before anything is built: a stage with critics needs ``init_from``, and
+    the file it names must hold a generator (read once, :func:`~bggan.config_check.check_weight_file`).
+
+    Raises:
+        BgganError: one line.
+    """
+    init_from = cfg.get("init_from")
+    stage = get_class(cfg.stage._target_)
+    if init_from is None and getattr(stage, "needs_critic", False):
+        raise _needs_init_from(stage.stage)
+    check_weight_file("init_from", init_from, "generator")
+
+
+def _needs_init_from(stage: str) -> BgganError:
+    return BgganError(f"stage={stage} starts from a trained generator: set init_from=PATH (a pretrain checkpoint or "
+                      f"generator .safetensors), or init_from={SCRATCH}")
+
+
 def init_generator(module: BokehModule, init_from: str | None) -> str:
     """Load the generator's starting weights (``init_from``: a ``.ckpt`` or ``.safetensors``); says what it did."""
     if init_from is None:
         if module.needs_critic:
-            raise BgganError(f"stage={module.stage} starts from a trained generator: set init_from=PATH (a pretrain "
-                             f"checkpoint or generator .safetensors), or init_from={SCRATCH}")
+            raise _needs_init_from(module.stage)
         return "random initialisation"
     if init_from == SCRATCH:
         return "random initialisation (init_from=scratch)"
@@ -160,6 +178,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
     run_dir = Path(run_dir)
     checkpoints = run_dir / "checkpoints"
     ckpt_path = resolve_resume(cfg.get("ckpt_path"), checkpoints)
+    if ckpt_path is None:
+        check_start(cfg)  # before the data and the losses' weights are read
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)

@@ -74,3 +74,22 @@ def test_commands_refuse_them_in_one_line_and_leave_the_file_alone(tmp_path, com
     assert run.returncode == 2 and "Traceback" not in run.stderr and len(err.splitlines()) == 1, run.stderr[-2000:]
     assert message.replace("FILE", str(user_file)) in err
     assert user_file.read_text() == "the user's notes" and not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_hydra_made_for_a_refused_run_is_removed_and_one_that_existed_is_kept(tmp_path):
+    from bggan.config_check import _made_by_hydra, _missing_folders, discard_new_run_folder
+
+    run = tmp_path / "runs" / "pretrain" / "now"
+    _made_by_hydra[:] = _missing_folders(run)
+    assert _made_by_hydra == [tmp_path / "runs", tmp_path / "runs" / "pretrain", run]
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("x: 1")
+    (run / "train.log").write_text("")
+    assert discard_new_run_folder(run) and not (tmp_path / "runs").exists()
+
+    (run / "logs").mkdir(parents=True)  # the run had begun: its own files stay
+    _made_by_hydra[:] = [run]
+    assert not discard_new_run_folder(run) and (run / "logs").is_dir()
+    _made_by_hydra.clear()  # a folder that existed before the run (nothing recorded) stays too
+    (run / "logs").rmdir()
+    assert not discard_new_run_folder(run) and run.is_dir()

@@ -50,7 +50,7 @@ def test_missing_folder_is_a_clear_error(tmp_path, tiny_glassnet):
     with pytest.raises(BgganError, match="does not exist"):
         save_generator(tiny_glassnet, tmp_path / "nope" / "g.safetensors")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(BgganError, match="does not exist"):
+    with pytest.raises(BgganError, match="cannot be written: .*file is a file"):
         save_generator(tiny_glassnet, tmp_path / "file" / "g.safetensors")
 
 
@@ -69,12 +69,35 @@ def test_bad_files_are_clear_errors(tmp_path, tiny_glassnet):
         load_generator(tmp_path / "missing.safetensors")
     text = tmp_path / "text.safetensors"
     text.write_text("hello, not weights")
-    with pytest.raises(BgganError, match="not a safetensors file"):
+    with pytest.raises(BgganError, match="is a text file, not a generator .safetensors"):
         load_generator(text)
     bare = tmp_path / "bare.safetensors"
     save_file({"w": torch.zeros(2)}, bare)
-    with pytest.raises(BgganError, match="not a bggan generator file"):
+    with pytest.raises(BgganError, match="a safetensors file, but not a bggan generator"):
         load_generator(bare)
+    cut = tmp_path / "cut.safetensors"
+    save_generator(tiny_glassnet, cut)
+    cut.write_bytes(cut.read_bytes()[:-100])  # a download that stopped early
+    with pytest.raises(BgganError, match="damaged safetensors file"):
+        load_generator(cut)
+
+
+def test_a_generator_file_is_read_by_its_bytes_not_its_name(tmp_path, tiny_glassnet, trained_checkpoints):
+    save_generator(tiny_glassnet, tmp_path / "g.bin")
+    assert load_generator(tmp_path / "g.bin").config == tiny_glassnet.config
+    ckpt = trained_checkpoints[False][1]
+    (tmp_path / "g.pt").write_bytes(ckpt.read_bytes())
+    assert read_generator_config(tmp_path / "g.pt") == read_generator_config(ckpt) == tiny_generator().config
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.safetensors", format="PNG")
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch")
+    (tmp_path / "folder.ckpt").mkdir()
+    (tmp_path / "empty.safetensors").touch()
+    for name, kind in (("photo.safetensors", "a PNG image"), ("model.onnx", "an ONNX model"),
+                       ("folder.ckpt", "a folder"), ("empty.safetensors", "an empty file")):
+        with pytest.raises(BgganError, match=f"{name} is {kind}, not a generator"):
+            load_generator(tmp_path / name)
 
 
 def test_tensors_that_do_not_fit_the_config_are_rejected(tmp_path, tiny_glassnet):
@@ -153,15 +176,19 @@ def test_other_checkpoints_are_one_line_errors(tmp_path):
         read_generator_state(tmp_path / "missing.ckpt")
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {"layer.weight": torch.zeros(2)}, "epoch": 0}, foreign)
-    with pytest.raises(BgganError, match="not a bggan training checkpoint") as info:
+    with pytest.raises(BgganError, match="a PyTorch checkpoint, but not one bggan-train wrote") as info:
         load_generator(foreign)
     assert "\n" not in str(info.value) and str(foreign) in str(info.value)
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(BgganError, match="not a readable training checkpoint") as info:
+    with pytest.raises(BgganError, match="is a text file, not a generator") as info:
         load_generator(garbage)
     assert "\n" not in str(info.value)
     a_list = tmp_path / "list.ckpt"
     torch.save([1, 2], a_list)
-    with pytest.raises(BgganError, match="not a bggan training checkpoint"):
+    with pytest.raises(BgganError, match="not one bggan-train wrote"):
         read_generator_state(a_list)
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"PK\x03\x04" + bytes(60))  # a zip header and nothing after
+    with pytest.raises(BgganError, match="not a readable training checkpoint"):
+        read_generator_state(broken)

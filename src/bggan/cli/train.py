@@ -10,6 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from bggan.cli.hydra_app import config_dir, one_line_errors, run_hydra_app
+from bggan.config_check import discard_new_run_folder
+from bggan.errors import BgganError
 
 PROG = "bggan-train"
 
@@ -22,7 +24,11 @@ def main(cfg: DictConfig) -> float | None:
     from bggan.train import train  # after Hydra has parsed the command line: --help stays fast
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    result = train(cfg, run_dir)  # a BgganError (bad value, missing data): one line, see one_line_errors
+    try:
+        result = train(cfg, run_dir)  # a BgganError (bad value, missing data): one line, see one_line_errors
+    except BgganError:
+        discard_new_run_folder(run_dir)  # refused before it began: no empty run folder left behind
+        raise
     if result.interrupted:
         print(f"{PROG}: interrupted; resume with name=<this run's name> ckpt_path=last ({run_dir})", file=sys.stderr)
         sys.exit(130)

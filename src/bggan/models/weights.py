@@ -11,10 +11,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from bggan.errors import BgganError
-from bggan.files import atomic_output
+from bggan.files import SAFETENSORS, TORCH_CHECKPOINT, atomic_output, identify
 from bggan.models.glassnet import GlassNet
 
 FORMAT = "bggan.glassnet"
+#: What a generator file is, for messages.
+GENERATOR_FILES = "a generator .safetensors (from bggan-train or bggan-import-tf) or a bggan-train .ckpt"
 _CONFIG_KEYS = ("c1", "c2", "n_res", "norm", "dropout", "condition", "gate", "stack", "input_skip")
 
 
@@ -38,18 +40,39 @@ def save_generator(model: GlassNet, path: str | os.PathLike, overwrite: bool = F
     return Path(path)
 
 
-def read_generator_config(path: str | os.PathLike) -> dict:
-    """The GlassNet keyword arguments stored in a file written by :func:`save_generator`."""
+def _generator_file(path: str | os.PathLike) -> tuple[Path, str]:
+    """``(path, kind)``: the file and which of :data:`~bggan.files.SAFETENSORS` and
+    :data:`~bggan.files.TORCH_CHECKPOINT` it is, by its bytes, not its name.
+
+    Raises:
+        BgganError: one line saying what the file is instead (missing, a folder, an image, an ONNX model, ...).
+    """
     path = Path(path)
-    if not path.is_file():
+    kind = identify(path)
+    if kind == "missing":
         raise BgganError(f"{path}: no such file")
+    if kind not in (SAFETENSORS, TORCH_CHECKPOINT):
+        raise BgganError(f"{path} is {kind}, not {GENERATOR_FILES}")
+    return path, kind
+
+
+def read_generator_config(path: str | os.PathLike) -> dict:
+    """The GlassNet keyword arguments stored in a generator file (:func:`save_generator`'s, or a training
+    checkpoint's), read without its tensors where the file allows (a safetensors file's metadata).
+
+    Raises:
+        BgganError: one line saying what the file is and why it holds no generator.
+    """
+    path, kind = _generator_file(path)
+    if kind == TORCH_CHECKPOINT:
+        return _checkpoint_config(_read_checkpoint(path))
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
-        raise BgganError(f"{path}: not a safetensors file ({e})") from None
+        raise BgganError(f"{path}: a damaged safetensors file ({e})") from None
     if meta.get("format") != FORMAT or "config" not in meta:
-        raise BgganError(f"{path}: not a bggan generator file (no '{FORMAT}' metadata)")
+        raise BgganError(f"{path}: a safetensors file, but not a bggan generator (no '{FORMAT}' metadata)")
     try:
         config = json.loads(meta["config"])
         return {k: config[k] for k in _CONFIG_KEYS if k in config}
@@ -63,14 +86,21 @@ def _read_checkpoint(path: Path, hint: str = "") -> dict:
     Raises:
         BgganError: unreadable (``hint`` is added to that line), or not a bggan training checkpoint.
     """
+    kind = identify(path)
+    if kind != TORCH_CHECKPOINT:
+        raise BgganError(f"{path} is {kind}, not a readable training checkpoint{hint}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 (torch.load raises many types for a bad file)
         raise BgganError(f"{path}: not a readable training checkpoint ({type(e).__name__}){hint}") from None
     info = ckpt.get("bggan") if isinstance(ckpt, dict) else None
-    if not isinstance(info, dict) or "generator" not in info or "state_dict" not in ckpt:
-        raise BgganError(f"{path}: not a bggan training checkpoint (no 'bggan' entry)")
+    if not isinstance(info, dict) or not isinstance(info.get("generator"), dict) or "state_dict" not in ckpt:
+        raise BgganError(f"{path}: a PyTorch checkpoint, but not one bggan-train wrote (no 'bggan' entry)")
     return ckpt
+
+
+def _checkpoint_config(ckpt: dict) -> dict:
+    return {k: ckpt["bggan"]["generator"][k] for k in _CONFIG_KEYS if k in ckpt["bggan"]["generator"]}
 
 
 def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, torch.Tensor], str]:
@@ -83,7 +113,7 @@ def _checkpoint_state(path: Path, prefer_ema: bool) -> tuple[dict, dict[str, tor
     prefix = "ema.module." if use_ema else "generator."
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     source = "EMA generator" if prefix.startswith("ema") else "generator"
-    return {k: info["generator"][k] for k in _CONFIG_KEYS if k in info["generator"]}, state, source
+    return _checkpoint_config(ckpt), state, source
 
 
 #: What Lightning reads from a checkpoint it resumes from, besides the weights.
@@ -113,17 +143,18 @@ def read_generator_state(path: str | os.PathLike, prefer_ema: bool = True) -> tu
     validation does) unless ``prefer_ema`` is false.
 
     Raises:
-        BgganError: the file is missing or is neither kind of generator file.
+        BgganError: the file is missing or is neither kind of generator file (the line says what it is).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BgganError(f"{path}: no such file")
-    if path.suffix == ".ckpt":
+    path, kind = _generator_file(path)
+    if kind == TORCH_CHECKPOINT:
         config, state, _ = _checkpoint_state(path, prefer_ema)
         return config, state
     config = read_generator_config(path)
-    with safe_open(path, framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    try:
+        with safe_open(path, framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise BgganError(f"{path}: a damaged safetensors file ({e})") from None
     return config, state
 
 
