@@ -3,6 +3,7 @@ import math
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,6 +202,7 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path, folders, wei
     fake = tmp_path / "fake.safetensors"
     fake.write_text("not weights")
     pred, target = str(folders / "pred"), str(folders / "target")
+    before = sorted(p.name for p in Path(pred).iterdir())
     (tmp_path / "empty").mkdir()
     cases = [
         [],  # neither mode
@@ -226,10 +228,10 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path, folders, wei
         assert _run([*argv, "--out", str(tmp_path / "out")]) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("bggan-eval: error: ") and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
-    for argv in (["--out", str(tmp_path / "no" / "such" / "out")], ["--out", str(fake)]):
+    for argv in (["--out", str(fake / "out")], ["--out", str(fake)], ["--out", pred]):  # under a file, a file, input
         assert _run(["--pred", pred, "--target", target, *argv]) == 2
         assert capsys.readouterr().err.count("\n") == 1
-    assert not (tmp_path / "out").exists() and not (tmp_path / "no").exists()
+    assert not (tmp_path / "out").exists() and sorted(p.name for p in Path(pred).iterdir()) == before
 
 
 def test_module_entry_point_exits_2_with_one_line(tmp_path):

@@ -70,8 +70,10 @@ def lens_from(args: argparse.Namespace, f_number: float) -> Lens:
     Raises:
         BgganError: a focal length, sensor width or f-number that is not positive.
     """
-    if not (args.focal_length > 0 and args.sensor_width > 0 and f_number > 0):
-        raise BgganError("--aperture, --focal-length and --sensor-width must be > 0")
+    for flag, value in (("--aperture", f_number), ("--focal-length", args.focal_length),
+                        ("--sensor-width", args.sensor_width)):
+        if not value > 0:  # nan too
+            raise BgganError(f"{flag} must be > 0, got {value:g}")
     return Lens(focal_mm=args.focal_length, f_number=f_number, sensor_width_mm=args.sensor_width)
 
 

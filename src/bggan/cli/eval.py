@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     model.add_argument("--weights", help="generator .safetensors or bggan-train .ckpt")
     model.add_argument("--data", help="data config: a name in conf/data/ (synthetic, ebb) or a path to a .yaml")
     model.add_argument("overrides", nargs="*", help="Hydra overrides of the data config, e.g. pairs.root=/data/ebb/val")
-    p.add_argument("--out", required=True, help="output folder (created if missing; its parent must exist)")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--overwrite", action="store_true", help="replace metrics.csv, metrics.md, grid.png in --out")
     p.add_argument("--grid", type=int, default=4, help="images in grid.png (0: no grid; default: %(default)s)")
     p.add_argument("--crop-border", type=int, default=0, help="pixels cropped from every side before scoring "
@@ -76,18 +76,12 @@ def check_mode(args: argparse.Namespace) -> str:
     return "weights"
 
 
-def plan_outputs(out: str, grid: int, overwrite: bool) -> dict[str, Path]:
-    """The files to write in ``out``, checked up front: BgganError if one exists (without ``overwrite``),
-    ``out`` is a file, or its parent folder is missing or not writable."""
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise BgganError(f"--out {out} is a file, expected a folder")
-    parent = folder.absolute().parent
-    if not folder.exists() and not parent.is_dir():
-        raise BgganError(f"--out {out}: folder {parent} does not exist")
-    where = folder if folder.exists() else parent
-    if not os.access(where, os.W_OK | os.X_OK):
-        raise BgganError(f"--out {out}: folder {where} is not writable")
+def plan_outputs(out: str, grid: int, overwrite: bool, inputs: tuple[str | None, ...] = ()) -> dict[str, Path]:
+    """The files to write in ``out``, checked up front: BgganError if one exists (without ``overwrite``), ``out`` is
+    a file, under a file, one of the ``inputs`` folders, or cannot be written (:func:`bggan.files.check_output_folder`)."""
+    from bggan.files import check_output_folder
+
+    folder = check_output_folder(out, "--out", inputs)
     paths = {"csv": folder / CSV_NAME, "md": folder / MD_NAME}
     if grid > 0:
         paths["grid"] = folder / GRID_NAME
@@ -197,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.crop_border < 0:
         raise BgganError(f"--crop-border must be >= 0, got {args.crop_border}")
     bands = parse_bands(args.bands)
-    outputs = plan_outputs(args.out, args.grid, args.overwrite)
+    outputs = plan_outputs(args.out, args.grid, args.overwrite, (args.pred, args.target, args.input, args.coc))
 
     from bggan import evaluate as ev
 
@@ -240,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         first = f": {skipped[0].name}: {skipped[0].reason}" if skipped else ""
         raise BgganError(f"none of the {len(skipped)} pairs could be scored{first}")
 
-    Path(args.out).mkdir(exist_ok=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     text = ev.metrics_markdown(scores, scorer, label, source, skipped, notes)
     ev.write_csv(outputs["csv"], scores, args.overwrite)
     ev.write_text(outputs["md"], text, args.overwrite)

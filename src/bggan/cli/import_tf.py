@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_output(args.out, args.overwrite)  # fail before the slow TensorFlow import
+    check_output(args.out, args.overwrite, inputs=[args.checkpoint, f"{args.checkpoint}.index"])  # before TensorFlow
     imported = import_tf_checkpoint(args.checkpoint, prefix=args.prefix)
     save_generator(imported.model, args.out, overwrite=args.overwrite,
                    metadata={"source": "tensorflow-checkpoint", "key_scheme": imported.key_scheme})

@@ -35,8 +35,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bggan.cli.common import Parser, parse_size, run_command
-from bggan.cli.depth_args import add_depth_options
+from bggan.cli.depth_args import add_depth_options, lens_from
 from bggan.errors import BgganError
+from bggan.files import OutputLost
 from bggan.models.condition import STRIP_F_NUMBERS
 from bggan.render.backends import BACKENDS, PRECISIONS
 from bggan.render.photo import FORMATS, PHOTO_SUFFIXES, SAME_SUFFIX
@@ -86,12 +87,19 @@ def find_photos(inputs: list[str]) -> list[tuple[Path, Path]]:
     """``(photo, path relative to the output folder)`` for every input file and every photo under input folders.
 
     Raises:
-        BgganError: an input does not exist, or a folder holds no photo.
+        BgganError: an input does not exist, a file named is plainly no photo (by its first bytes: text, empty, a
+            model, ...), or a folder holds no photo. A photo in a folder that cannot be read is skipped when its turn
+            comes, as is one named that only fails to decode.
     """
+    from bggan.files import identify
+
     found = []
     for name in inputs:
         path = Path(name)
         if path.is_file():
+            kind = identify(path)
+            if not (kind.endswith("image") or kind.startswith("binary data")):
+                raise BgganError(f"{path} is {kind}, not a photo")
             found.append((path, Path(path.name)))
         elif path.is_dir():
             photos = sorted(p for p in path.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()
@@ -176,7 +184,6 @@ class DepthPlan:
         """The defocus map ``(H, W)`` px of ``depth`` at ``f_number`` (None: f/1.8; ``inf``: zeros, the lens's)."""
         import numpy as np
 
-        from bggan.cli.depth_args import lens_from
         from bggan.data.depth_bokeh import signed_coc
 
         lens = lens_from(self.args, DEFAULT_F_NUMBER if f_number is None else f_number)
@@ -197,11 +204,11 @@ def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quali
     from bggan.render.renderer import render_photo, tile_count
     from bggan.render.strip import aperture_strip
 
-    failures, tiled, failed = [], 0, 0
+    failures, tiled, written = [], 0, 0
     started = time.perf_counter()
     bar = tqdm(total=len(jobs), desc="rendering", unit="render" if sweep else "photo", dynamic_ncols=True)
     for source, same_photo in itertools.groupby(jobs, key=lambda j: j.source):
-        group, done = list(same_photo), 0
+        group, before = list(same_photo), written
         bar.set_postfix_str(source.name, refresh=False)
         try:
             photo = read_photo(source)
@@ -224,21 +231,24 @@ def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quali
                     result = render_photo(photo, backend, options, backend.fixed_size, tile_bar.update, defocus)
                 write_photo(job.output, result, None if fmt == "same" else fmt, overwrite, quality)
                 renders.append(result.rgb if result.bits == 8 else (result.rgb >> 8).astype("uint8"))
-                done += 1
+                written += 1
                 bar.update()
             if sweep:
                 strip = strip_path(group[0].output)
                 write_rgb(strip, aperture_strip(renders, [DEFAULT_F_NUMBER if j.f_number is None else j.f_number
                                                           for j in group]), overwrite,
                           **({"quality": quality} if strip.suffix in (".jpg", ".webp") else {}))
+        except OutputLost as e:  # every later output would fail the same way; what is written stays
+            failures.append(str(e))
+            tqdm.write(f"{PROG}: stopped: {e}; {written} of {len(jobs)} written, the rest not tried", file=sys.stderr)
+            break
         except (BgganError, MemoryError, torch.cuda.OutOfMemoryError) as e:
             line = str(e) if isinstance(e, BgganError) else f"{source}: out of memory ({type(e).__name__})"
             failures.append(line)
-            failed += len(group) - done
-            bar.update(len(group) - done)
+            bar.update(len(group) - (written - before))
             tqdm.write(f"{PROG}: skipped {line}", file=sys.stderr)
     bar.close()
-    return tiled, failures, failed, time.perf_counter() - started
+    return tiled, failures, len(jobs) - written, time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,6 +348,8 @@ def check_depth(args: argparse.Namespace, backend, jobs: list[Job]) -> DepthPlan
     if args.resize_like_released:
         raise BgganError("--resize-like-released does not go with a depth-aware model (it would resize the depth)")
     plan = DepthPlan(args)
+    for f_number in {DEFAULT_F_NUMBER if j.f_number is None else j.f_number for j in jobs}:
+        lens_from(args, f_number)  # the lens options, before any photo is rendered
     sources = sorted({job.source for job in jobs})
     if not plan.embedded and sources:
         if len(sources) > 1:

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="f-number, for weights with the aperture as an input (1.8: EBB!'s look; inf: no blur)")
     args = p.parse_args(argv)
 
-    check_output(args.out, args.overwrite)
+    check_output(args.out, args.overwrite, inputs=[args.image, args.weights])
     image = read_rgb(args.image) if args.image else sample_scene(*parse_size(args.size))
     if min(image.shape[:2]) < 8:
         raise BgganError(f"{args.image}: image is {image.shape[0]}x{image.shape[1]}, need at least 8x8")

@@ -29,7 +29,7 @@ def photo_main(args: argparse.Namespace) -> int:
     if args.depth is None:
         raise BgganError("--image needs --depth (a depth or disparity map of the photo, or the photo itself if its "
                          "depth is inside)")
-    check_output(args.out, args.overwrite)
+    check_output(args.out, args.overwrite, inputs=[args.image, args.depth])
     image = read_rgb(args.image)
     depth = read_photo_depth(args, args.depth, image.shape[:2], photo=args.image)
     print(f"depth map: {depth.source}")

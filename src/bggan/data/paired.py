@@ -103,6 +103,10 @@ class PairedImages:
         self.f_number = None if f_number is None else float(f_number)
         self.root, self.keep_list, self.holdout, self.check = Path(root), keep_list, holdout, check
         self.val_root = Path(val_root) if val_root else None
+        for key, folder in (("root", self.root), ("val_root", self.val_root)):
+            if folder is not None and not folder.expanduser().is_dir():  # when named: before a run folder is made
+                raise BgganError(f"data.pairs.{key}={folder}: " + ("not a folder" if folder.exists() else
+                                                                   "no such folder"))
         self.reports: list[ScanReport] = []
 
     def scan(self) -> list[ScanReport]:

@@ -139,6 +139,8 @@ class RealBokeh:
             raise BgganError(f"data.pairs.apertures must be [lowest, highest] f-numbers, 0 < lowest <= highest, "
                              f"got {list(apertures)}")
         self.root, self.train, self.val, self.check = Path(root).expanduser(), train, val, check
+        if not self.root.is_dir():  # when named: before a run folder is made
+            raise BgganError(f"data.pairs.root={root}: no such folder")
         self.apertures = None if apertures is None else (float(apertures[0]), float(apertures[1]))
         self.reports: list[ScanReport] = []
 

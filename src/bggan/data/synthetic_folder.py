@@ -14,8 +14,9 @@ from bggan.data.defocus import Lens
 from bggan.data.depth_maps import DEPTH_FOLDER, write_depth_file
 from bggan.data.paired import make_layout, write_pair
 from bggan.data.synthetic import ApertureLenses, render_pairs
+from bggan.data.textures import Textures
 from bggan.errors import BgganError
-from bggan.files import atomic_output
+from bggan.files import atomic_output, check_output_folder
 
 METADATA = "synthetic.json"
 
@@ -47,8 +48,7 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
         raise BgganError(f"--n must be >= 1, got {n}")
     if suffix not in (".jpg", ".png"):
         raise BgganError(f"format must be jpg or png, got {suffix.lstrip('.')!r}")
-    if out.exists() and not out.is_dir():
-        raise BgganError(f"{out} exists and is not a folder")
+    check_output_folder(out, "--out")
     seeds = range(seed, seed + n)
     lens = lens or Lens()
     lenses = lens if apertures is None else ApertureLenses(lens, tuple(apertures), no_blur)
@@ -59,6 +59,7 @@ def write_synthetic_folder(out: str | os.PathLike, n: int, size: tuple[int, int]
         if taken:
             more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
             raise BgganError(f"{taken[0]} exists{more}; pass --overwrite to replace")
+    Textures(textures)  # a textures folder without photos: refused before anything is made
     make_layout(out)  # fail before any rendering time is spent
     try:
         (out / DEPTH_FOLDER).mkdir(exist_ok=True)

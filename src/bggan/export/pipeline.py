@@ -7,6 +7,8 @@ leaves files under the final names.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,7 +21,7 @@ from bggan.export.gpu_hop import gpu_hop
 from bggan.export.meter import Meter, peak_rss_bytes
 from bggan.export.parity import Parity, compare
 from bggan.export.report import write_report
-from bggan.files import FILE_MODE, check_output_folder, sha256
+from bggan.files import FILE_MODE, LOST_ERRNOS, check_output_folder, sha256, write_error
 from bggan.models.condition import aperture_label, strength_for
 
 FILE_MODE_MASK = 0o666 & ~FILE_MODE  # the umask's bits (mkdtemp makes 0700 folders)
@@ -52,6 +54,10 @@ def check_config(cfg: ExportConfig) -> Path:
     if out.exists() and not cfg.overwrite:
         raise BgganError(f"{out} exists; pass --overwrite to replace it")
     return out
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
 
 
 def _size(path: Path) -> int:
@@ -100,23 +106,26 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
     try:
         try:
             result = _convert(cfg, generator, staging, log)
+            result.source = {"weights": str(cfg.weights), "sha256": sha256(cfg.weights),
+                             "generator": generator.summary(), "config": generator.config, "ema": cfg.ema}
+            result.files = {p.name: _size(p) for p in sorted(staging.iterdir())}
+            write_report(result, cfg, staging)
+            _publish(staging, out, cfg.overwrite)
         except (BgganError, MemoryError):
             raise
+        except OSError as e:  # a full disk, a removed output folder: one line naming it
+            if e.errno in LOST_ERRNOS and (e.errno != errno.ENOENT or not staging.is_dir()):
+                raise write_error(f"cannot write the export in {out.parent}", e) from None
+            raise ExportFailed(f"conversion failed: {type(e).__name__}: {_first_line(e)}") from e
         except Exception as e:  # a converter's own failure: one line, not a traceback through TensorFlow
-            detail = (str(e).strip().splitlines() or [""])[0][:300]
-            raise ExportFailed(f"conversion failed: {type(e).__name__}: {detail}") from e
-
-        result.source = {"weights": str(cfg.weights), "sha256": sha256(cfg.weights),
-                         "generator": generator.summary(), "config": generator.config, "ema": cfg.ema}
-        result.files = {p.name: _size(p) for p in sorted(staging.iterdir())}
-        write_report(result, cfg, staging)
-        _publish(staging, out, cfg.overwrite)
+            raise ExportFailed(f"conversion failed: {type(e).__name__}: {_first_line(e)}") from e
         result.out = out
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if new_parent and not any(out.parent.iterdir()):
-            out.parent.rmdir()  # made for this export, which failed
+        with contextlib.suppress(OSError):  # the folder may be gone, or hold what others put there meanwhile
+            if new_parent and not any(out.parent.iterdir()):
+                out.parent.rmdir()  # made for this export, which failed
 
 
 def _convert(cfg: ExportConfig, generator, staging: Path, log) -> ExportResult:
