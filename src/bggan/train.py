@@ -8,6 +8,7 @@ generator, its EMA copy when EMA is on: what ``bggan-sample --weights`` and the 
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 from bggan.config_check import check_targets, check_weight_file
 from bggan.devices import cpu_has_bf16
-from bggan.errors import BgganError
+from bggan.errors import BgganError, TrainingFailed
 from bggan.files import atomic_output
 from bggan.lit import AtomicCheckpointIO, BokehModule
 from bggan.models.weights import check_resumable, load_generator, load_state, read_generator_state, save_generator
@@ -195,7 +196,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
     rank_zero_info(f"stage {module.stage}: {module.generator.summary()}; loss {module.loss.describe()}; "
                    f"{critics}generator: {start}\nrun folder: {run_dir}")
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except RuntimeError as e:
+        if trainer.world_size > 1 and lost_a_process(e):
+            raise TrainingFailed(f"a process of this {trainer.world_size}-process run was lost ({lost_a_process(e)}); "
+                                 f"resume every process with ckpt_path=last (last checkpoint: "
+                                 f"{checkpoint.last_model_path or 'none yet'})") from None
+        raise
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     result = TrainResult(run_dir, _path(checkpoint.last_model_path), _path(checkpoint.best_model_path), None,
@@ -205,6 +213,23 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
         if source is not None:
             result.generator = export_generator(source, run_dir / "generator.safetensors")
     return result
+
+
+#: How torch.distributed's backends say that the other end of a collective is gone (gloo, NCCL).
+_LOST_PEER = re.compile(r"Connection (closed by peer|reset by peer)|remote (worker|process)|NCCL communicator was aborted"
+                        r"|Socket Timeout|Broken pipe", re.IGNORECASE)
+
+
+def lost_a_process(error: BaseException) -> str | None:
+    """What a collective's error says when another process of the run died (killed, out of memory, node lost), as
+    one short line; ``None`` for any other error. torch raises these as plain RuntimeErrors from inside autograd, so
+    the message is what tells."""
+    text = str(error).strip()
+    match = _LOST_PEER.search(text)
+    if match is None:
+        return None
+    line = text.splitlines()[0]
+    return re.sub(r"^\[[^\]]*\]\s*", "", line).split(". ")[0][:200]  # no source path, first sentence
 
 
 def export_generator(checkpoint: Path, out: Path) -> Path:

@@ -99,7 +99,8 @@ class BokehModule(LightningModule):
         self.grid_images, self.channels_last = grid_images, channels_last
         self.psnr = nn.ModuleDict({s: CappedPSNR() for s in SERIES})
         self.ssim = nn.ModuleDict({s: image_metrics()[1] for s in SERIES})
-        self.bands = nn.ModuleDict({name.replace("/", "_"): MeanMetric() for name in BAND_METRICS})
+        #: per band metric: (sum, count) over this validation epoch's images on this process
+        self._band_totals = torch.zeros(len(BAND_METRICS), 2, dtype=torch.float64)
         self._grid: list[np.ndarray] = []
 
     # ----------------------------------------------------------------- the generator
@@ -222,28 +223,38 @@ class BokehModule(LightningModule):
             self.log(metric_name("psnr", series), self.psnr[series], prog_bar=series == "final")
             self.log(metric_name("ssim", series), self.ssim[series], prog_bar=series == "final")
         if batch.get("coc") is not None:
-            self.log_bands(final, x, target, batch["coc"])
+            self.add_bands(final, x, target, batch["coc"])
         if self.global_rank == 0 and len(self._grid) < self.grid_images:
             for i in range(min(x.shape[0], self.grid_images - len(self._grid))):
                 self._grid.append(grid_row([t[i] for t in (x, rough, final, target)]))
 
-    def log_bands(self, final: torch.Tensor, x: torch.Tensor, target: torch.Tensor, coc: torch.Tensor) -> None:
-        """Update and log the per-band means (see the class docstring); ``inf`` and unmeasurable values are left out."""
-        values: dict[str, list[float]] = {name: [] for name in BAND_METRICS}
+    def add_bands(self, final: torch.Tensor, x: torch.Tensor, target: torch.Tensor, coc: torch.Tensor) -> None:
+        """Add this batch's per-band values to the epoch's totals (see the class docstring); ``inf`` and unmeasurable
+        values are left out."""
+        index = {name: i for i, name in enumerate(BAND_METRICS)}
         for output, kinds in ((final, ("psnr", "detail")), (x, ("detail_identity",))):
             for image in band_metrics(output, target, coc):
                 for band, m in image.items():
                     for kind in kinds:
                         value = m.psnr if kind == "psnr" else m.detail
                         if value is not None and math.isfinite(value):
-                            values[f"val/{kind}_{band}"].append(value)
-        for name, found in values.items():
-            if found:
-                metric = self.bands[name.replace("/", "_")]
-                metric.update(torch.tensor(found, device=final.device))
-                self.log(name, metric)
+                            self._band_totals[index[f"val/{kind}_{band}"]] += torch.tensor([value, 1.0],
+                                                                                          dtype=torch.float64)
+
+    def on_validation_epoch_start(self) -> None:
+        self._band_totals.zero_()
+
+    def log_bands(self) -> None:
+        """Log the epoch's per-band means, over every process's images. Every process reduces the totals, whether its
+        own images had the band or not: a band logged on some processes only would leave the others waiting in
+        Lightning's metric sync forever (seen with two nodes whose validation images differed)."""
+        totals = self.trainer.strategy.reduce(self._band_totals.to(self.device, torch.float32), reduce_op="sum")
+        for name, (total, count) in zip(BAND_METRICS, totals.tolist(), strict=True):
+            if count > 0:  # the same on every process after the reduce (so Lightning's sync, a mean, keeps it)
+                self.log(name, total / count, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
+        self.log_bands()
         rows, self._grid = self._grid, []
         if not rows or self.trainer.sanity_checking or self.global_rank != 0:
             return
