@@ -272,13 +272,13 @@ class ConfigCheck:
             if run_dir is not None:  # Hydra makes it next: a traceback under a file, or where nothing can be written
                 check_output_folder(run_dir, "hydra.run.dir")
                 _made_by_hydra.extend(_missing_folders(Path(run_dir).absolute()))
+            for key, kind in self.files.items():  # first: quick, and the likeliest slip
+                check_weight_file(key, OmegaConf.select(config, key, default=None), kind)
             if self.target is None:
                 check_targets(config)
             else:
                 task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
                 check_parameters(task, _import(self.target, "hydra.callbacks"), name=self.name or self.target)
-            for key, kind in self.files.items():
-                check_weight_file(key, OmegaConf.select(config, key, default=None), kind)
         except BgganError as e:
             raise ConfigRejected(e) from None
 

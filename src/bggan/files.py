@@ -197,8 +197,7 @@ def identify(path: str | os.PathLike) -> str:
         return "an ONNX model"
     if path.suffix == ".index" or ".data-" in path.name:
         return "a TensorFlow checkpoint (bggan-import-tf converts one)"
-    try:
-        head.decode("utf-8")
+    text = head.decode("utf-8", errors="ignore")  # a character cut at byte 64 is dropped
+    if text and all(c.isprintable() or c.isspace() for c in text):
         return "a text file"
-    except UnicodeDecodeError:
-        return "binary data of an unknown kind"
+    return "binary data of an unknown kind"

@@ -27,7 +27,8 @@ IN_PROCESS = {
 # what `home` makes: photo.png, photos/ (a.png, b.png), empty/, notes.txt, text.png (text), dot.png (1x1),
 # rgb.safetensors, aperture.safetensors, depth.safetensors, bare.safetensors (no bggan metadata), cut.safetensors
 # (truncated), garbage.ckpt (text), foreign.ckpt (a torch dict), weights.ckpt (bggan weights, no loop state),
-# model.tflite and model.onnx (garbage), depth.npy, flat.npy (1-D), taken.png, taken/ (a user's file inside).
+# model.tflite and model.onnx (garbage), depth.npy, flat.npy (1-D), taken.png, taken/ (a user's file inside), tf/ (a
+# TensorFlow checkpoint folder's files, empty).
 RENDER = [
     ("", 2, "the following arguments are required"),
     ("{H}/photo.png --out {H}/out", 2, "--weights"),
@@ -132,12 +133,13 @@ EVAL = [
 IMPORT_TF = [
     ("--out {H}/g.safetensors", 2, "checkpoint"),
     ("{H}/nope --out {H}/g.safetensors", 2, "nope"),
-    ("{H}/empty --out {H}/g.safetensors", 2, "empty"),
-    ("{H}/notes.txt --out {H}/g.safetensors", 2, "notes.txt"),
-    ("{H}/empty --out {H}/taken.png", 2, "exists; pass --overwrite"),
-    ("{H}/empty --out {H}/empty", 2, "is a folder"),
-    ("{H}/empty --out {H}/notes.txt/g.safetensors", 2, "notes.txt is a file"),
-    ("{H}/notes.txt --out {H}/notes.txt --overwrite", 2, "is also an input"),
+    ("{H}/empty --out {H}/g.safetensors", 2, "a folder without a TensorFlow checkpoint"),
+    ("{H}/notes.txt --out {H}/g.safetensors", 2, "notes.txt is a text file, not a TensorFlow checkpoint"),
+    ("{H}/photos/a.png --out {H}/g.safetensors", 2, "a.png is a PNG image, not a TensorFlow checkpoint"),
+    ("{H}/tf --out {H}/taken.png", 2, "exists; pass --overwrite"),
+    ("{H}/tf --out {H}/empty", 2, "is a folder"),
+    ("{H}/tf --out {H}/notes.txt/g.safetensors", 2, "notes.txt is a file"),
+    ("{H}/tf/ckpt-1.index --out {H}/tf/ckpt-1.index --overwrite", 2, "is also an input"),
 ]
 DEMOS = [
     ("bggan-demo", "--out {H}/notes.txt", 2, "is a file, not a folder"),
@@ -180,7 +182,7 @@ EXPORT = [
     ("", 2, "weights"),
     ("weights={H}/nope.safetensors", 2, "no such file"),
     ("weights={H}/notes.txt", 2, "is a text file, not a generator"),
-    ("weights={H}/model.tflite", 2, "model.tflite"),
+    ("weights={H}/model.tflite", 2, "model.tflite is binary data of an unknown kind, not a generator"),
     ("weights={H}/garbage.ckpt", 2, "is a text file, not a generator"),
     ("weights={H}/bare.safetensors", 2, "not a bggan generator"),
     ("weights={H}/rgb.safetensors out={H}/notes.txt", 2, "is a file, not a folder"),
@@ -197,7 +199,8 @@ LITERT_GPU = [
     ("", 2, "required"),
     ("check", 2, "required"),
     ("check {H}/nope.tflite", 2, "nope.tflite"),
-    ("check {H}/notes.txt", 2, "notes.txt"),
+    ("check {H}/notes.txt", 2, "notes.txt is a text file, not a TFLite model"),
+    ("check {H}/model.tflite", 2, "not a TFLite model"),
     ("fly", 2, "invalid choice"),
 ]
 
@@ -244,6 +247,9 @@ def home(tmp_path_factory):
     (home / "taken").mkdir()
     (home / "taken" / "photo.png").write_bytes((home / "photo.png").read_bytes())
     (home / "taken" / "keep.txt").write_text("mine")
+    (home / "tf").mkdir()  # what a TensorFlow checkpoint folder looks like from outside (never read here)
+    (home / "tf" / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')
+    (home / "tf" / "ckpt-1.index").write_bytes(bytes(16))
     return home
 
 

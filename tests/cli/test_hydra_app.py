@@ -41,9 +41,9 @@ CASES = {
     "unparsable override": ("bggan-train", ["foo"], "cannot parse override 'foo': missing EQUAL"),
     "composition error": ("bggan-train", ["~stage"], "Error resolving interpolation '${stage}'"),
     "export: unknown key": ("bggan-export", ["height=512"], "height: no such key (the keys of the config: weights,"),
-    "export: bad value type": ("bggan-export", ["weights=g.safetensors", "threads=two"],
+    "export: bad value type": ("bggan-export", ["threads=two"],
                                "threads='two': bggan-export's threads takes int"),
-    "export: bad size": ("bggan-export", ["weights=g.safetensors", "size=[512]"],
+    "export: bad size": ("bggan-export", ["size=[512]"],
                          "size=[512]: bggan-export's size takes [int, int]"),
 }
 

@@ -76,4 +76,4 @@ def test_console_script_prints_one_line_without_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert "not a readable TensorFlow checkpoint" in proc.stderr
+    assert "junk is binary data of an unknown kind, not a TensorFlow checkpoint" in proc.stderr

@@ -112,7 +112,10 @@ def test_not_a_checkpoint(tf, tmp_path):
     with pytest.raises(BgganError, match="no such file or folder"):
         import_tf_checkpoint(tmp_path / "missing")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(BgganError, match="not a readable TensorFlow checkpoint"):
+    with pytest.raises(BgganError, match="a folder without a TensorFlow checkpoint"):
         import_tf_checkpoint(tmp_path)
-    with pytest.raises(BgganError, match="not a readable TensorFlow checkpoint"):
+    with pytest.raises(BgganError, match="notes.txt is a text file, not a TensorFlow checkpoint"):
         import_tf_checkpoint(tmp_path / "notes.txt")
+    (tmp_path / "ckpt-1.index").write_text("not an index")  # looks like one by its name: TensorFlow reads it
+    with pytest.raises(BgganError, match="not a readable TensorFlow checkpoint"):
+        import_tf_checkpoint(tmp_path / "ckpt-1")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bggan.errors import BgganError
+from bggan.files import identify
 from bggan.litert_gpu.runtime import SETUP, GpuModel, find_runtime, runtime_folder
 
 
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         runtime = find_runtime()
         if not args.model.is_file():
             raise BgganError(f"{args.model}: no such file")
+        if identify(args.model) != "a TFLite model":
+            raise BgganError(f"{args.model} is {identify(args.model)}, not a TFLite model")
         with GpuModel(args.model, "fp32", runtime) as model:
             print(f"{args.model}: fully accelerated: {model.fully_accelerated}; adapter: {model.adapter or 'unknown'}; "
                   f"ai-edge-litert {model.litert}; runtime {runtime.folder}")

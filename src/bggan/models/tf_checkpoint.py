@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from bggan.errors import BgganError
+from bggan.files import identify
 from bggan.models.glassnet import GlassNet
 
 _KEY = re.compile(r"^(?P<prefix>.+?)/(?:layer_with_weights-|_operations/)(?P<index>\d+)/_?(?P<name>kernel|bias)"
@@ -101,6 +102,26 @@ def _infer_config(kernel_shapes: list[list[int]], path: Path) -> dict:
     return {"c1": kernel_shapes[0][-1], "c2": kernel_shapes[first_refine][-1], "n_res": n_res}
 
 
+def check_tf_checkpoint(path: str | os.PathLike) -> None:
+    """What TensorFlow could read as a checkpoint, told apart by its files alone (no TensorFlow import): a folder
+    with a ``checkpoint`` file or ``*.index`` files, a prefix with its ``.index`` file, or that ``.index`` or
+    ``.data-*`` file itself.
+
+    Raises:
+        BgganError: one line saying what the path is instead.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "checkpoint").is_file() and not any(path.glob("*.index")):
+            raise BgganError(f"{path}: a folder without a TensorFlow checkpoint (no 'checkpoint' or .index file)")
+    elif path.is_file():
+        if path.suffix != ".index" and ".data-" not in path.name:
+            raise BgganError(f"{path} is {identify(path)}, not a TensorFlow checkpoint (give its folder, or its "
+                             "prefix such as DIR/ckpt-12)")
+    elif not Path(f"{path}.index").is_file():
+        raise BgganError(f"{path}: no such file or folder")
+
+
 def import_tf_checkpoint(path: str | os.PathLike, prefix: str = "generator",
                          norm: str = "official") -> ImportedGenerator:
     """Read a released-layout TensorFlow checkpoint into a :class:`GlassNet` (eval mode).
@@ -114,9 +135,8 @@ def import_tf_checkpoint(path: str | os.PathLike, prefix: str = "generator",
         BgganError: not a checkpoint, no generator in it, missing or extra variables, or a shape
             that does not fit Glass-Net.
     """
+    check_tf_checkpoint(path)
     path = Path(path)
-    if not path.exists() and not Path(f"{path}.index").exists():
-        raise BgganError(f"{path}: no such file or folder")
     tf = _import_tensorflow()
     try:
         reader = tf.train.load_checkpoint(str(path))
