@@ -9,6 +9,7 @@ generator, its EMA copy when EMA is on: what ``bggan-sample --weights`` and the 
 from __future__ import annotations
 
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from bggan.devices import cpu_has_bf16
 from bggan.errors import BgganError, TrainingFailed
 from bggan.files import atomic_output
 from bggan.lit import AtomicCheckpointIO, BokehModule
+from bggan.lit.log_progress import LogProgressBar
 from bggan.models.weights import check_resumable, load_generator, load_state, read_generator_state, save_generator
 from bggan.quiet import quiet_lightning
 
@@ -152,7 +154,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> tuple[pl.Trainer, ModelChec
     except ModuleNotFoundError as e:
         raise BgganError(f"logger={cfg.logger._target_.rsplit('.', 1)[-1]} needs the '{e.name}' package "
                          f"(pip install {e.name}), or use logger=csv") from None
-    trainer = build(cfg.trainer, default_root_dir=str(run_dir), logger=logger, callbacks=[checkpoint],
+    callbacks = [checkpoint]
+    if cfg.trainer.get("enable_progress_bar", True) and not sys.stdout.isatty():
+        callbacks.append(LogProgressBar())  # a line per tenth of an epoch in a log, not a carriage return per batch
+    trainer = build(cfg.trainer, default_root_dir=str(run_dir), logger=logger, callbacks=callbacks,
                     plugins=[AtomicCheckpointIO()])
     return trainer, checkpoint
 

@@ -39,6 +39,7 @@ from bggan.cli.depth_args import add_depth_options, lens_from
 from bggan.errors import BgganError
 from bggan.files import OutputLost
 from bggan.models.condition import STRIP_F_NUMBERS
+from bggan.progress import progress
 from bggan.render.backends import BACKENDS, PRECISIONS
 from bggan.render.photo import FORMATS, PHOTO_SUFFIXES, SAME_SUFFIX
 from bggan.render.renderer import OVERLAP, TILE, RenderOptions
@@ -206,7 +207,7 @@ def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quali
 
     failures, tiled, written = [], 0, 0
     started = time.perf_counter()
-    bar = tqdm(total=len(jobs), desc="rendering", unit="render" if sweep else "photo", dynamic_ncols=True)
+    bar = progress(total=len(jobs), desc="rendering", unit="render" if sweep else "photo", dynamic_ncols=True)
     for source, same_photo in itertools.groupby(jobs, key=lambda j: j.source):
         group, before = list(same_photo), written
         bar.set_postfix_str(source.name, refresh=False)
@@ -226,7 +227,7 @@ def render_all(jobs: list[Job], backend, options: RenderOptions, fmt: str, quali
                 else:
                     defocus = depth.defocus(photo_depth, job.f_number, photo.size[1])
                 tiled += tiles > 1
-                with tqdm(total=tiles, desc=f"  {source.name}", unit="tile", leave=False,
+                with progress(total=tiles, desc=f"  {source.name}", unit="tile", leave=False,
                           disable=tiles == 1, dynamic_ncols=True) as tile_bar:
                     result = render_photo(photo, backend, options, backend.fixed_size, tile_bar.update, defocus)
                 write_photo(job.output, result, None if fmt == "same" else fmt, overwrite, quality)

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from bggan.data.defocus import Lens
 from bggan.data.depth_corruption import PhoneDepth, corrupted_coc
@@ -28,6 +27,7 @@ from bggan.data.scenes import SKY_M, default_textures, random_scene
 from bggan.data.textures import Textures
 from bggan.errors import BgganError
 from bggan.models.condition import strength_for
+from bggan.progress import progress as progress_bar
 
 #: The second random stream of a seed, for its aperture: a scene is the same at every aperture.
 _APERTURE_STREAM = 1
@@ -132,7 +132,7 @@ def render_pairs(seeds: Sequence[int], size: tuple[int, int], workers: int | Non
         workers = 1 if len(seeds) * size[0] * size[1] <= 4 * 512 * 768 else os.cpu_count() or 1
     workers = max(1, min(workers, len(seeds)))
     render = functools.partial(_render_seed, size=size, textures=textures, lens=lens, refocus=refocus)
-    with tqdm(total=len(seeds), unit="pair", desc=desc, disable=not progress) as bar:
+    with progress_bar(total=len(seeds), unit="pair", desc=desc, disable=not progress) as bar:
         if workers == 1:
             for seed in seeds:
                 yield seed, render(seed)

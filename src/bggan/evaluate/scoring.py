@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from bggan.allocator import freed_memory_kept
 from bggan.errors import BgganError
@@ -20,6 +19,7 @@ from bggan.images import to_tensor, to_uint8
 from bggan.models.condition import strength_for
 from bggan.models.glassnet import GlassNet
 from bggan.models.winograd import to_winograd
+from bggan.progress import progress
 
 
 @dataclass
@@ -85,7 +85,7 @@ def score_pairs(pairs: Dataset, scorer: Scorer, model: GlassNet | None = None, k
             model = to_winograd(model)  # a copy, as bggan-render runs it
     scores, skipped = [], []
     warm = model is None
-    for i in tqdm(range(len(pairs)), desc=desc, unit="image"):
+    for i in progress(range(len(pairs)), desc=desc, unit="image"):
         try:
             item = pairs[i]
             x = to_tensor(item["input"]).to(scorer.device) if "input" in item else None
