@@ -13,13 +13,15 @@ the authors' code may not be copied, so it is the project's independent TensorFl
 Columns: ``first s``, setup (loading, exporting or quantizing) plus the first forward, what one photo costs;
 ``best s`` and ``median s`` of the timed forwards after it, what each photo of a folder costs; ``GFLOP/s`` and
 ``% peak``, the FLOPs of a direct forward (torch's counter; Winograd does fewer multiplies, and bf16 and int8 are
-not bound by the fp32 peak, so a path can pass 100%) over the best time, against the fp32 matrix-multiply peak
-measured in the same process before and after (``torch.mm`` of 4096x4096 on the same threads; this machine's
-speed drifts within minutes); ``x yardstick``, the yardstick's best time over the path's; ``PSNR`` of the
+not bound by the fp32 peak, so a path can pass 100%) over the best time, against the machine's fp32 peak
+measured in the same process before and after: the best of three libraries' kernels on the same threads (torch's
+matmul, oneDNN's 3x3 convolution, NumPy's matmul: ``bench/machine.py``; one library alone measured that library,
+half the machine on an AMD CPU; this machine's speed drifts within minutes); ``x yardstick``, the yardstick's best time over the path's; ``PSNR`` of the
 output against eager PyTorch in float32 (NCHW) on [-1, 1], over the image and in the scene's in-focus and
 out-of-focus bands
 (:mod:`bggan.evaluate.bands`); peak resident memory of the path's process. ``--weights`` runs a trained
-generator instead (the quality of bf16 and int8 is best judged on one).
+generator instead (the quality of bf16 and int8 is best judged on one). The CPU (model, vendor, the flags that pick
+kernels) is printed first; ``--json FILE`` writes every number with the machine, torch's version and the commit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.tf_reference
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/machine.py
+
+from machine import cpu, describe, peak_kernels
 
 from bggan.cli.common import parse_size
 from bggan.models import GlassNet, load_generator, save_generator
@@ -207,26 +212,16 @@ def setup(path: str, work: Path, threads: int):
     raise ValueError(path)
 
 
-def matmul_gflops(n: int = 4096, repeats: int = 3) -> float:
-    """The fp32 matrix-multiply peak now: best GFLOP/s of ``torch.mm`` on ``n`` x ``n`` (after one untimed)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / min(times[1:]) / 1e9
-
-
 def child(path: str, work: Path, threads: int, repeats: int, matmul: int) -> None:
     """Run one path (in its own process) and print one JSON line; its output goes to ``work/<path>.npy``.
 
-    The matrix-multiply peak is measured in the same process before the path's setup and after its timed
-    forwards (this machine's speed drifts within minutes); the better of the two counts. The peak resident
-    memory is read before the second (the first one's 192 MiB are freed before the path starts).
+    The fp32 kernels of :func:`machine.peak_kernels` are timed in the same process before the path's setup and
+    after its timed forwards (this machine's speed drifts within minutes); each kernel's better time counts, and
+    the best kernel is the peak. The peak resident memory is read before the second (the first one's matrices are
+    freed before the path starts).
     """
     torch.set_num_threads(threads)
-    peaks = [matmul_gflops(matmul)]
+    peaks = [peak_kernels(matmul)]
     start = time.perf_counter()
     forward = setup(path, work, threads)
     out = forward()
@@ -237,10 +232,11 @@ def child(path: str, work: Path, threads: int, repeats: int, matmul: int) -> Non
         forward()
         times.append(time.perf_counter() - start)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    peaks.append(matmul_gflops(matmul))
+    peaks.append(peak_kernels(matmul))
+    kernels = {name: max(p[name] for p in peaks) for name in peaks[0]}
     np.save(work / f"{path}.npy", np.asarray(out, np.float32))
     print(json.dumps({"first": first, "best": min(times), "median": statistics.median(times), "peak_gib": rss,
-                      "matmul_gflops": max(peaks)}))
+                      "kernels": kernels, "peak_gflops": max(kernels.values())}))
 
 
 def run_child(args, work: Path, path: str) -> dict | None:
@@ -303,8 +299,9 @@ def main() -> None:
     p.add_argument("--tflite", action="store_true", help="also the TFLite files of a bggan-export (adds minutes)")
     p.add_argument("--weights", help="a generator (.safetensors, .ckpt); default: the released architecture with "
                                      "He-scaled random weights (its FLOPs are counted either way)")
-    p.add_argument("--matmul", type=int, default=4096, help="side of the square matmul that measures the peak "
-                   "(default: %(default)s; smaller is quicker and reads lower)")
+    p.add_argument("--matmul", type=int, default=4096, help="side of the square matmuls that measure the peak, the "
+                   "convolution scaled with it (default: %(default)s; smaller is quicker and reads lower)")
+    p.add_argument("--json", type=Path, help="also write the results, with the machine, to this file")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -319,6 +316,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from forward_cpu import count_flops
 
+    machine = cpu()
+    print(f"CPU: {describe(machine)}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         summary, config = prepare(work, h, w, args.weights,
@@ -334,8 +333,11 @@ def main() -> None:
         outputs = {name: np.load(work / f"{name}.npy") for name, r in results.items() if r}
         coc = np.load(work / "coc.npy")
     yard = (results.get("tf-eager") or {}).get("best")
-    peaks = [r["matmul_gflops"] for r in results.values() if r]
-    print(f"\nfp32 matrix-multiply peak, measured beside each path: {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s")
+    done = [r for r in results.values() if r]
+    print("\nfp32 kernels, GFLOP/s, measured beside each path (the best of them is each path's peak):")
+    for kernel in done[0]["kernels"] if done else []:
+        speeds = [r["kernels"][kernel] for r in done]
+        print(f"  {kernel}: {min(speeds):.0f}-{max(speeds):.0f}")
     print(f"{'path':<17} {'first s':>8} {'best s':>7} {'median s':>8} {'GFLOP/s':>7} {'% peak':>6} "
           f"{'x yardstick':>11} {'PSNR dB':>7} {'in/out of focus':>15} {'peak GiB':>8}  what")
     for name, r in results.items():
@@ -349,8 +351,35 @@ def main() -> None:
             quality = f"{psnr(outputs[name], reference):.1f}"
             per_band = band_psnr(outputs[name], reference, coc)
             bands = "/".join("-" if per_band[b] is None else f"{per_band[b]:.1f}" for b in ("in_focus", "out_of_focus"))
-        print(f"{name:<17} {r['first']:8.2f} {r['best']:7.2f} {r['median']:8.2f} {speed:7.0f} {100 * speed / r['matmul_gflops']:6.0f} "
+        print(f"{name:<17} {r['first']:8.2f} {r['best']:7.2f} {r['median']:8.2f} {speed:7.0f} {100 * speed / r['peak_gflops']:6.0f} "
               f"{ratio:>11} {quality:>7} {bands:>15} {r['peak_gib']:8.2f}  {PATHS[name]}")
+        if reference is not None and name != REFERENCE:
+            r["psnr_db"], r["psnr_bands_db"] = float(quality), per_band
+        r["gflops"], r["x_yardstick"] = speed, (yard / r["best"] if yard else None)
+    if args.json:
+        write_json(args.json, {"machine": machine, "threads": args.threads, "size_hw": [h, w], "gflop": gflop,
+                               "torch": torch.__version__, "commit": commit(), "date": time.strftime("%Y-%m-%d"),
+                               "model": summary, "paths": results})
+        print(f"wrote {args.json}")
+
+
+def commit() -> str | None:
+    """The repository's commit (``+`` when its files have changes), or None outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
+def write_json(path: Path, data: dict) -> None:
+    from bggan.files import atomic_output
+
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, default=float) + "\n")
 
 
 if __name__ == "__main__":
