@@ -114,3 +114,15 @@ def test_one_process_on_the_same_pairs_takes_every_batch(tmp_path):
                       f"hydra.run.dir={run_dir}", base=FAST)
     assert_ok(run_train(tmp_path, *args))
     assert load_ckpt(run_dir / "checkpoints" / "last.ckpt")["global_step"] == TRAIN // BATCH
+
+
+def test_a_lost_process_is_told_from_other_errors_by_what_the_backend_says():
+    from bggan.train import lost_a_process
+
+    gloo = RuntimeError("[/__w/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+                        "[127.0.0.1]:48557. This is typically caused by a remote worker crashing.")
+    assert lost_a_process(gloo) == "Connection closed by peer [127.0.0.1]:48557"  # no source path, first sentence
+    assert lost_a_process(BrokenPipeError(32, "Broken pipe"))
+    assert lost_a_process(RuntimeError("NCCL communicator was aborted on rank 1."))
+    for other in (RuntimeError("CUDA out of memory"), RuntimeError("shape '[2, 3]' is invalid"), ValueError("x")):
+        assert lost_a_process(other) is None  # the control: a run's own errors stay what they are
