@@ -204,8 +204,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> TrainResult:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except (RuntimeError, ConnectionError) as e:  # torch's collectives raise RuntimeErrors; a socket may raise itself
-        if trainer.world_size > 1 and lost_a_process(e):
-            raise TrainingFailed(f"a process of this {trainer.world_size}-process run was lost ({lost_a_process(e)}); "
+        lost = lost_a_process(e) if trainer.world_size > 1 else None
+        if lost:
+            raise TrainingFailed(f"a process of this {trainer.world_size}-process run was lost ({lost}); "
                                  f"resume every process with ckpt_path=last (last checkpoint: "
                                  f"{checkpoint.last_model_path or 'none yet'})") from None
         raise

@@ -7,7 +7,7 @@ import sys
 
 from bggan.cli.common import Parser, run_command
 from bggan.files import check_output
-from bggan.models.tf_checkpoint import check_tf_checkpoint, import_tf_checkpoint
+from bggan.models.tf_checkpoint import import_tf_checkpoint
 from bggan.models.weights import save_generator
 
 PROG = "bggan-import-tf"
@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_tf_checkpoint(args.checkpoint)  # both before the slow TensorFlow import
+    # before TensorFlow loads (import_tf_checkpoint checks the checkpoint's files first too)
     check_output(args.out, args.overwrite, inputs=[args.checkpoint, f"{args.checkpoint}.index"])
     imported = import_tf_checkpoint(args.checkpoint, prefix=args.prefix)
     save_generator(imported.model, args.out, overwrite=args.overwrite,

@@ -113,11 +113,11 @@ def export(cfg: ExportConfig, log=print) -> ExportResult:
             _publish(staging, out, cfg.overwrite)
         except (BgganError, MemoryError):
             raise
-        except OSError as e:  # a full disk, a removed output folder: one line naming it
-            if e.errno in LOST_ERRNOS and (e.errno != errno.ENOENT or not staging.is_dir()):
+        except Exception as e:  # one line, not a traceback through TensorFlow
+            lost = isinstance(e, OSError) and e.errno in LOST_ERRNOS and (e.errno != errno.ENOENT
+                                                                          or not staging.is_dir())
+            if lost:  # a full disk, a removed output folder, named as such
                 raise write_error(f"cannot write the export in {out.parent}", e) from None
-            raise ExportFailed(f"conversion failed: {type(e).__name__}: {_first_line(e)}") from e
-        except Exception as e:  # a converter's own failure: one line, not a traceback through TensorFlow
             raise ExportFailed(f"conversion failed: {type(e).__name__}: {_first_line(e)}") from e
         result.out = out
         return result

@@ -26,6 +26,7 @@ SERIES = ("final", "rough", "identity")
 #: and the input's detail kept for reference.
 BAND_METRICS = tuple(f"val/{kind}_{band}" for band in BAND_NAMES
                      for kind in ("psnr", "detail", "detail_identity"))
+_BAND_INDEX = {name: i for i, name in enumerate(BAND_METRICS)}  #: a band metric's row in the epoch's totals
 _GRID_HEIGHT = 192  # px per row of the logged image grid
 _GAP = 4
 #: Validation PSNR of one image is capped at this (dB): an exact match (the identity on a "no blur" pair, a
@@ -231,14 +232,13 @@ class BokehModule(LightningModule):
     def add_bands(self, final: torch.Tensor, x: torch.Tensor, target: torch.Tensor, coc: torch.Tensor) -> None:
         """Add this batch's per-band values to the epoch's totals (see the class docstring); ``inf`` and unmeasurable
         values are left out."""
-        index = {name: i for i, name in enumerate(BAND_METRICS)}
         for output, kinds in ((final, ("psnr", "detail")), (x, ("detail_identity",))):
             for image in band_metrics(output, target, coc):
                 for band, m in image.items():
                     for kind in kinds:
                         value = m.psnr if kind == "psnr" else m.detail
                         if value is not None and math.isfinite(value):
-                            self._band_totals[index[f"val/{kind}_{band}"]] += torch.tensor([value, 1.0],
+                            self._band_totals[_BAND_INDEX[f"val/{kind}_{band}"]] += torch.tensor([value, 1.0],
                                                                                           dtype=torch.float64)
 
     def on_validation_epoch_start(self) -> None:
